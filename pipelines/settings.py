@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         900, description="Redis redelivers an unacked message after this; keep above the time limit."
     )
     stage_max_retries: int = 3
+    worker_queues: CommaList = Field(
+        default_factory=lambda: list(STAGES), description="Queues a `voicechain worker` consumes."
+    )
+    worker_concurrency: int = Field(1, description="Processes per worker; each loads its own models.")
     sweep_interval_s: float = Field(15.0, description="How often stalled turns are looked for.")
     stall_after_s: float = Field(
         60.0, description="A queued turn with no progress for this long is re-sent by the sweeper."
@@ -99,7 +103,9 @@ class Settings(BaseSettings):
     )
     policy_safe_reply: str = "Sorry, I can't help with that. Is there anything else I can do for you?"
 
-    _split = field_validator("api_keys", "policy_block_patterns", mode="before")(_split_commas)
+    _split = field_validator("api_keys", "policy_block_patterns", "worker_queues", mode="before")(
+        _split_commas
+    )
 
     @property
     def resolved_database_url(self) -> str:

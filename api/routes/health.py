@@ -1,0 +1,54 @@
+"""Liveness and readiness: readiness checks the two things a request needs, the broker and the database."""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import SettingsDep
+from pipelines.settings import Settings
+from pipelines.storage.database import get_engine
+from workers.celery_app import DEFAULT_BROKER
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+def _check(settings: Settings) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    try:
+        with get_engine(settings.resolved_database_url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        client = redis.Redis.from_url(
+            settings.redis_url or DEFAULT_BROKER, socket_timeout=2, socket_connect_timeout=2
+        )
+        client.ping()
+        client.close()
+        checks["broker"] = "ok"
+    except Exception as exc:
+        checks["broker"] = f"error: {type(exc).__name__}"
+    return checks
+
+
+@router.get("/readyz")
+async def readyz(settings: SettingsDep) -> JSONResponse:
+    """Ready when the database and the broker both answer; 503 with which one failed otherwise."""
+    checks = await run_in_threadpool(_check, settings)
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "5"},
+    )

@@ -1,0 +1,130 @@
+"""Runs one stage of one turn with the bookkeeping that makes the chain safe to redeliver.
+
+The queue delivers at least once, so the runner, not the stage, decides whether work is needed:
+a stage that already succeeded is skipped, a turn that was cancelled or held stops the chain, and a
+stage's outputs are committed in the same transaction that marks it succeeded.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+
+from sqlalchemy.exc import OperationalError
+
+from pipelines.providers.base import ProviderError
+from pipelines.stages import agent, policy, stt, tts
+from pipelines.stages.context import StageContext
+from pipelines.stages.result import StageError, StageResult
+from pipelines.storage.database import session_scope
+from pipelines.storage.models import StageStatus, Turn, TurnStatus, utcnow
+from pipelines.storage.turns import add_artifact, elapsed_ms, get_turn, stage_run
+
+STAGE_FUNCTIONS: dict[str, Callable[[StageContext, str], StageResult]] = {
+    "stt": stt.run,
+    "agent": agent.run,
+    "policy": policy.run,
+    "tts": tts.run,
+}
+
+
+class Outcome(enum.Enum):
+    RAN = "ran"
+    SKIPPED = "skipped"  # already done by an earlier delivery: continue the chain
+    STOP = "stop"  # the turn is final, cancelled or held: do not continue the chain
+
+
+class RetryableStageError(Exception):
+    """Raised after recording a transient failure; the queue should try the stage again."""
+
+
+class FailedStageError(Exception):
+    """Raised after recording a permanent failure; the turn has been marked failed."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, StageError | ProviderError):
+        return exc.transient
+    return isinstance(exc, OperationalError | TimeoutError | ConnectionError)
+
+
+def _begin(ctx: StageContext, stage: str, turn_id: str, worker: str) -> Outcome | None:
+    with session_scope(ctx.database_url) as session:
+        turn = get_turn(session, turn_id)
+        if turn.status in TurnStatus.FINAL or turn.status == TurnStatus.AWAITING_APPROVAL:
+            return Outcome.STOP
+        run = stage_run(turn, stage)
+        if run.status in (StageStatus.SUCCEEDED, StageStatus.SKIPPED):
+            return Outcome.SKIPPED
+        run.status, run.worker, run.error = StageStatus.RUNNING, worker, None
+        run.attempts += 1
+        run.started_at = utcnow()
+        turn.status = TurnStatus.RUNNING
+        return None
+
+
+def _finish(ctx: StageContext, stage: str, turn_id: str, result: StageResult) -> Outcome:
+    with session_scope(ctx.database_url) as session:
+        turn = get_turn(session, turn_id)
+        run = stage_run(turn, stage)
+        if run.status == StageStatus.SUCCEEDED:  # a concurrent duplicate finished first: keep its output
+            return Outcome.SKIPPED
+        for name, value in result.turn_fields.items():
+            setattr(turn, name, value)
+        for record in result.artifacts:
+            add_artifact(session, turn, **vars(record))
+        if result.events:
+            turn.events = [*turn.events, *result.events]
+        now = utcnow()
+        run.status, run.provider, run.output = StageStatus.SUCCEEDED, result.provider, result.output
+        run.finished_at, run.duration_ms = now, elapsed_ms(run.started_at, now)
+        _settle_turn(turn, result.turn_status)
+        return Outcome.RAN if result.turn_status in (None, TurnStatus.SUCCEEDED) else Outcome.STOP
+
+
+def _settle_turn(turn: Turn, status: str | None) -> None:
+    if status is None:
+        return
+    turn.status = status
+    if status in TurnStatus.FINAL:
+        turn.finished_at = utcnow()
+
+
+def _record_failure(ctx: StageContext, stage: str, turn_id: str, exc: BaseException, *, final: bool) -> None:
+    message = f"{type(exc).__name__}: {exc}"[:2000]
+    with session_scope(ctx.database_url) as session:
+        turn = get_turn(session, turn_id)
+        run = stage_run(turn, stage)
+        now = utcnow()
+        run.error, run.finished_at, run.duration_ms = message, now, elapsed_ms(run.started_at, now)
+        run.status = StageStatus.FAILED if final else StageStatus.PENDING
+        if final:
+            turn.status, turn.error, turn.finished_at = TurnStatus.FAILED, f"{stage}: {message}", now
+
+
+def run_stage(
+    ctx: StageContext, stage: str, turn_id: str, *, worker: str = "local", last_attempt: bool = True
+) -> Outcome:
+    """Run `stage` for `turn_id` once. Raises RetryableStageError or FailedStageError on failure."""
+    early = _begin(ctx, stage, turn_id, worker)
+    if early is not None:
+        return early
+    try:
+        result = STAGE_FUNCTIONS[stage](ctx, turn_id)
+    except Exception as exc:
+        final = last_attempt or not is_transient(exc)
+        _record_failure(ctx, stage, turn_id, exc, final=final)
+        raise (FailedStageError if final else RetryableStageError)(str(exc)) from exc
+    return _finish(ctx, stage, turn_id, result)
+
+
+def run_turn_inline(ctx: StageContext, turn_id: str) -> dict[str, float]:
+    """All stages in this process, in order: the baseline the chain's overhead is measured against."""
+    timings: dict[str, float] = {}
+    for stage in STAGE_FUNCTIONS:
+        started = time.perf_counter()
+        if run_stage(ctx, stage, turn_id) is Outcome.STOP:
+            break
+        timings[stage] = time.perf_counter() - started
+    return timings

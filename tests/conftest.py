@@ -1,0 +1,122 @@
+"""Session-wide fixtures: real Redis, real databases, real VoiceChain processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pipelines.settings import STAGES, Settings
+from pipelines.storage.migrate import upgrade
+from tests.services import (
+    Processes,
+    RedisServer,
+    api_command,
+    free_port,
+    postgres_available,
+    scratch_postgres_database,
+    unavailable,
+    wait_http_ok,
+    worker_command,
+)
+
+API_KEY = "vc_test_key_0123456789"
+OTHER_KEY = "vc_test_key_other_9876543210"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(port=free_port(), data_dir=tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    if not postgres_available():
+        unavailable("PostgreSQL is not listening on 127.0.0.1:5432")
+    with scratch_postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'voicechain.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Storage tests run on both backends."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, sqlite_url: str) -> Settings:
+    """Settings shared by the test's API and worker processes (SQLite: the embedded default)."""
+    data_dir = tmp_path_factory.mktemp("data")
+    return Settings(
+        data_dir=data_dir, database_url=sqlite_url, redis_url=redis_server.url,
+        api_keys=[API_KEY, OTHER_KEY], policy_block_patterns=[r"\bforbidden-topic\b"],
+        stall_after_s=5, sweep_interval_s=1,
+    )  # fmt: skip
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")}
+    env.update({
+        "VOICECHAIN_DATA_DIR": str(settings.data_dir),
+        "VOICECHAIN_DATABASE_URL": settings.resolved_database_url,
+        "VOICECHAIN_REDIS_URL": settings.redis_url or "",
+        "VOICECHAIN_API_KEYS": ",".join(settings.api_keys),
+        "VOICECHAIN_POLICY_BLOCK_PATTERNS": ",".join(settings.policy_block_patterns),
+        "PYTHONUNBUFFERED": "1",
+    })  # fmt: skip
+    return env
+
+
+class Stack:
+    def __init__(self, settings: Settings, processes: Processes, base_url: str) -> None:
+        self.settings, self.processes, self.base_url = settings, processes, base_url
+
+    def client(self, key: str = API_KEY) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def stack(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The API and one Celery worker serving all four queues, as separate real processes."""
+    processes = Processes(log_dir=tmp_path_factory.mktemp("logs"))
+    env = settings_env(stack_settings)
+    port = free_port()
+    processes.start("api", api_command(port), env)
+    processes.start("worker", worker_command(",".join(STAGES), "worker1@test"), env)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http_ok(base_url + "/readyz")
+        yield Stack(stack_settings, processes, base_url)
+    finally:
+        processes.stop_all()
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory: pytest.TempPathFactory):
+    """Synthesize spoken questions with the bundled piper voice (cached per text)."""
+    from tests.speech import Speaker
+
+    return Speaker(tmp_path_factory.mktemp("speech"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
+__all__ = ["API_KEY", "OTHER_KEY", "Path"]

@@ -1,0 +1,57 @@
+"""The Celery app: one queue per stage, at-least-once delivery, ids-only messages.
+
+Why these settings (see also shared FACTS): `task_acks_late` + `task_reject_on_worker_lost` mean a
+worker killed mid-task gives its message back instead of losing it; prefetch 1 keeps a worker from
+hoarding turns it is not running; the visibility timeout sits above the hard time limit so Redis never
+redelivers a task that is still legitimately running.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from pipelines.settings import STAGES, Settings, get_settings
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+
+
+def task_name(stage: str) -> str:
+    return f"voicechain.stage.{stage}"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("voicechain")
+    app.conf.update(
+        broker_url=settings.redis_url or DEFAULT_BROKER,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
+            "retry_on_timeout": True,
+        },
+        task_queues=[Queue(stage, routing_key=stage) for stage in STAGES],
+        task_routes={task_name(stage): {"queue": stage, "routing_key": stage} for stage in STAGES},
+        task_default_queue=STAGES[0],
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.task_soft_time_limit_s,
+        task_time_limit=settings.task_time_limit_s,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_track_started=True,
+    )
+    return app
+
+
+app = make_celery(get_settings())
+# Importing the task module registers the stage tasks on `app` for `celery -A workers.celery_app worker`.
+app.conf.imports = ("workers.tasks",)

@@ -1,0 +1,75 @@
+"""The four stage tasks. Each carries only a turn id; the stage reads and writes the database.
+
+Retry policy, stated where the tasks are defined: transient errors (provider timeouts, 429/5xx,
+a database blip) retry up to `stage_max_retries` times with exponential backoff and jitter; anything
+else fails the turn at once with a readable error, and is not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from functools import lru_cache
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_init
+
+from pipelines.settings import STAGES, get_settings
+from pipelines.stages.context import StageContext
+from pipelines.stages.runner import FailedStageError, Outcome, RetryableStageError, run_stage
+from workers.celery_app import app, task_name
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def stage_context() -> StageContext:
+    """One context per worker process: models load once and are reused by every task."""
+    return StageContext(get_settings())
+
+
+def backoff_s(retries: int) -> float:
+    return random.uniform(0.5, min(30.0, 2.0 ** (retries + 1)))
+
+
+def _run(task: Task, stage: str, turn_id: str) -> str:
+    last = task.request.retries >= task.max_retries
+    try:
+        outcome = run_stage(
+            stage_context(), stage, turn_id, worker=task.request.hostname or "?", last_attempt=last
+        )
+    except RetryableStageError as exc:
+        raise task.retry(exc=exc, countdown=backoff_s(task.request.retries)) from exc
+    if outcome is Outcome.STOP:
+        task.request.chain = None  # the turn is held, cancelled or final: publish no further stage
+    log.info("stage %s of %s: %s", stage, turn_id, outcome.value)
+    return outcome.value
+
+
+def _define(stage: str) -> Any:
+    def stage_task(self: Task, turn_id: str) -> str:
+        return _run(self, stage, turn_id)
+
+    stage_task.__name__ = stage_task.__qualname__ = f"{stage}_task"
+    stage_task.__doc__ = f"Run the {stage} stage of one turn."
+    return app.task(
+        bind=True,
+        name=task_name(stage),
+        queue=stage,
+        max_retries=get_settings().stage_max_retries,
+        throws=(FailedStageError,),  # expected outcome, logged without a traceback
+    )(stage_task)
+
+
+stt_task, agent_task, policy_task, tts_task = (_define(stage) for stage in STAGES)
+
+
+@worker_process_init.connect
+def _warm_up(**_: Any) -> None:
+    """Load the models of the queues this worker consumes before its first task, not during it."""
+    stages = tuple(q for q in get_settings().worker_queues if q in STAGES)
+    try:
+        stage_context().warm_up(stages)
+    except Exception:  # a broken model must not kill the pool; the task will report the error
+        log.exception("warm-up failed")
