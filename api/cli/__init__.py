@@ -178,6 +178,8 @@ def _print_endpoints(settings: Settings, key: str | None, flower_password: str) 
         f"stored in {generated_key_path(settings)}" if key else "",
     )
     console.print(table)
+    if key:  # on its own line too: a narrow terminal wraps table cells, and people copy this
+        console.print(f"API key: {key}", soft_wrap=True, highlight=False)
     console.print(
         f"Try: voicechain submit question.wav   (or curl -H 'Authorization: Bearer <key>' {base}/v1/...)"
     )

@@ -52,10 +52,13 @@ class StageContext:
         )
 
     def warm_up(self, stages: tuple[str, ...]) -> None:
-        """Load the models of the stages this process serves before the first task arrives."""
+        """Load the models of the stages this process serves before the first task arrives, and build
+        the policy so a bad pattern fails the worker at start rather than the first turn."""
         if "stt" in stages:
             _ = self.stt
         if "agent" in stages:
             _ = self.chat, self.agents
+        if "policy" in stages:
+            _ = self.policy
         if "tts" in stages:
             _ = self.tts

@@ -1,0 +1,72 @@
+"""`voicechain up` as a user runs it: embedded Redis, SQLite, generated key, Flower behind auth, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.services import free_port, wait_http_ok
+
+pytestmark = [pytest.mark.integration, pytest.mark.models]
+
+
+def test_up_runs_the_stack_and_stops_cleanly(tmp_path, speech) -> None:
+    data_dir = tmp_path / "data"
+    port, flower_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")}
+    env["VOICECHAIN_REALTIME_PORT"] = str(free_port())
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "up", "--data-dir", str(data_dir), "--port", str(port),
+         "--flower-port", str(flower_port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/readyz", timeout_s=90)
+        key = (data_dir / "api_key").read_text().strip()
+        assert key in (tmp_path / "up.log").read_text(), "up should print the API key to use"
+        out = tmp_path / "reply.wav"
+        submit = subprocess.run(
+            [sys.executable, "-m", "api.cli", "submit", str(speech.wav("Hello, who are you?")), "--url",
+             f"http://127.0.0.1:{port}", "--api-key", key, "--out", str(out), "--json"],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert submit.returncode == 0, submit.stdout + submit.stderr
+        job = json.loads(submit.stdout)
+        assert job["status"] == "succeeded" and out.stat().st_size > 10_000
+        flower = f"http://127.0.0.1:{flower_port}"
+        wait_http_ok_or_401(flower + "/api/workers")
+        assert httpx.get(flower + "/api/workers", timeout=5).status_code == 401, "Flower must not be open"
+        password = (data_dir / "flower_password").read_text().strip()
+        workers = httpx.get(flower + "/api/workers", auth=("admin", password), timeout=10)
+        assert workers.status_code == 200
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(60)
+        finally:
+            log.close()
+    assert up.returncode == 0, (tmp_path / "up.log").read_text()[-3000:]
+    leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout.split()
+    assert not leftovers, f"children still running after Ctrl-C: {leftovers}"
+
+
+def wait_http_ok_or_401(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code in (200, 401):
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered")
+
+
+__all__ = ["wait_http_ok"]
