@@ -58,7 +58,9 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack_settings(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, sqlite_url: str) -> Settings:
+def stack_settings(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, sqlite_url: str
+) -> Settings:
     """Settings shared by the test's API and worker processes (SQLite: the embedded default)."""
     data_dir = tmp_path_factory.mktemp("data")
     return Settings(

@@ -24,9 +24,13 @@ from pipelines.storage.turns import (
 )
 
 
-def new_turn(url: str, owner: str = "owner-a", conversation_id: str | None = None, key: str | None = None) -> str:
+def new_turn(
+    url: str, owner: str = "owner-a", conversation_id: str | None = None, key: str | None = None
+) -> str:
     with session_scope(url) as session:
-        conversation = open_conversation(session, owner=owner, agent="Assistant", conversation_id=conversation_id)
+        conversation = open_conversation(
+            session, owner=owner, agent="Assistant", conversation_id=conversation_id
+        )
         return add_turn(session, conversation=conversation, owner=owner, agent=None, idempotency_key=key).id
 
 
@@ -41,7 +45,9 @@ def test_turns_are_numbered_in_order_and_history_holds_finished_exchanges(databa
     with session_scope(database_url) as session:
         assert [t.seq for t in get_conversation(session, conversation_id).turns] == [1, 2, 3]
         past = history(session, get_turn(session, third))
-        assert [(h.user, h.assistant) for h in past] == [("hello", "hi there.")]  # turn 2 unfinished: left out
+        assert [(h.user, h.assistant) for h in past] == [
+            ("hello", "hi there.")
+        ]  # turn 2 unfinished: left out
         assert get_turn(session, second).stages[0].stage == "stt"
 
 
@@ -66,8 +72,15 @@ def test_artifacts_and_stage_runs_are_one_row_per_key(database_url: str) -> None
     turn_id = new_turn(database_url)
     for digest in ("a" * 64, "b" * 64):  # a redelivered stage writes its artifact again
         with session_scope(database_url) as session:
-            add_artifact(session, get_turn(session, turn_id), kind="output_audio", path=f"{turn_id}/reply.wav",
-                         content_type="audio/wav", size_bytes=10, sha256=digest)
+            add_artifact(
+                session,
+                get_turn(session, turn_id),
+                kind="output_audio",
+                path=f"{turn_id}/reply.wav",
+                content_type="audio/wav",
+                size_bytes=10,
+                sha256=digest,
+            )
     with session_scope(database_url) as session:
         rows = session.scalars(select(Artifact).where(Artifact.turn_id == turn_id)).all()
         assert [r.sha256 for r in rows] == ["b" * 64]
