@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -41,6 +42,7 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path, speech) -> None:
         assert submit.returncode == 0, submit.stdout + submit.stderr
         job = json.loads(submit.stdout)
         assert job["status"] == "succeeded" and out.stat().st_size > 10_000
+        restarted_worker_finishes_a_turn(tmp_path, up.pid, port, key, speech)
         flower = f"http://127.0.0.1:{flower_port}"
         wait_http_ok_or_401(flower + "/api/workers")
         assert httpx.get(flower + "/api/workers", timeout=5).status_code == 401, "Flower must not be open"
@@ -56,6 +58,38 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path, speech) -> None:
     assert up.returncode == 0, (tmp_path / "up.log").read_text()[-3000:]
     leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout.split()
     assert not leftovers, f"children still running after Ctrl-C: {leftovers}"
+
+
+def worker_pids(up_pid: int) -> set[int]:
+    """The Celery worker children of the `up` process (not the test session's own worker)."""
+    pids = set()
+    for pid in subprocess.run(["pgrep", "-P", str(up_pid)], capture_output=True, text=True).stdout.split():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in cmdline and b"celery" in cmdline:
+            pids.add(int(pid))
+    return pids
+
+
+def restarted_worker_finishes_a_turn(tmp_path, up_pid: int, port: int, key: str, speech) -> None:
+    """SIGKILL the worker child of `up`: the supervisor starts a new one and turns keep finishing."""
+    before = worker_pids(up_pid)
+    assert before, "up should run a worker"
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (worker_pids(up_pid) - before):
+        time.sleep(0.2)
+    assert worker_pids(up_pid) - before, "the supervisor should have restarted the worker"
+    out = tmp_path / "again.wav"
+    again = subprocess.run(
+        [sys.executable, "-m", "api.cli", "submit", str(speech.wav("Are you still there?")), "--url",
+         f"http://127.0.0.1:{port}", "--api-key", key, "--out", str(out), "--json"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def wait_http_ok_or_401(url: str, timeout_s: float = 60) -> None:
