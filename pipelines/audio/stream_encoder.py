@@ -10,7 +10,8 @@ How each format streams:
 - `wav`: a RIFF header whose sizes say "unknown" (0xFFFFFFFF, as streaming writers do), then PCM.
 - `opus` (Ogg/Opus) and `mp3`: libsndfile's encoders write pages/frames as they go; bytes are sent as
   soon as the encoder has produced them. The placeholder Xing/Info frame that LAME rewrites at the end
-  (it would announce a wrong length to decoders) is dropped from an MP3 stream.
+  (streamed, it is a frame of zeros) is dropped, and MP3 is constant-bitrate so that readers that
+  estimate the length from the first frame (libsndfile does) get it right without that frame.
 - `flac`: sent whole at the end, because FLAC's STREAMINFO carries the total length, and decoders
   such as `soundfile.read` refuse a stream that leaves it unknown.
 """
@@ -146,7 +147,10 @@ def _mp3_frame_length(header: bytes) -> int | None:
 def _drop_xing_frame(data: bytes) -> bytes:
     """Remove a leading Xing/Info tag frame: streamed, it still holds LAME's placeholder values."""
     length = _mp3_frame_length(data[:4])
-    if length and (b"Xing" in data[4:40] or b"Info" in data[4:40]) and len(data) >= length:
+    if not length or len(data) < length:
+        return data
+    tagged = b"Xing" in data[4:40] or b"Info" in data[4:40]
+    if tagged or not any(data[4:length]):  # streamed, LAME's tag frame is still all zeros
         return data[length:]
     return data
 
@@ -170,8 +174,11 @@ class StreamEncoder:
         if self.format in _LIBSNDFILE:
             container, subtype = _LIBSNDFILE[self.format]
             self._sink = _Sink()
+            # Constant bitrate for MP3: without the Xing frame, readers estimate the length from the
+            # first frame's bitrate, which is wrong for VBR. 0.5 is about 80 kbit/s at 24 kHz mono.
+            extra = {"bitrate_mode": "CONSTANT", "compression_level": 0.5} if self.format == "mp3" else {}
             self._file = sf.SoundFile(
-                self._sink, "w", OUTPUT_RATE, 1, format=container, subtype=subtype
+                self._sink, "w", OUTPUT_RATE, 1, format=container, subtype=subtype, **extra
             )
 
     def push(self, samples: np.ndarray) -> bytes:

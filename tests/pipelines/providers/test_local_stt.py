@@ -1,0 +1,50 @@
+"""Whisper tiny.en on piper speech: the round trip keeps the words that matter."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from pipelines.providers.base import SpeechToText
+from pipelines.providers.local_stt import whisper_model_dir
+
+pytestmark = pytest.mark.models
+
+
+def _words(text: str) -> list[str]:
+    """Lower case, punctuation dropped: Whisper's casing and punctuation are not what is tested."""
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+def test_bundled_model_directory_exists() -> None:
+    assert (whisper_model_dir() / "model.bin").is_file()
+
+
+def test_transcribes_piper_speech(stt: SpeechToText, question_16k: np.ndarray) -> None:
+    transcript = stt.transcribe(question_16k)
+    words = _words(transcript.text)
+    assert "weather" in words
+    assert "paris" in words
+    assert transcript.text == transcript.text.strip()
+    assert transcript.language == "en"
+    assert transcript.duration_s == pytest.approx(len(question_16k) / 16_000, abs=0.01)
+    assert transcript.segments
+    assert all(segment.end_s >= segment.start_s for segment in transcript.segments)
+
+
+def test_empty_audio_gives_an_empty_transcript(stt: SpeechToText) -> None:
+    transcript = stt.transcribe(np.zeros(0, dtype=np.float32))
+    assert transcript.text == ""
+    assert transcript.segments == ()
+
+
+def test_refuses_int16_pcm(stt: SpeechToText) -> None:
+    with pytest.raises(ValueError, match="float"):
+        stt.transcribe(np.zeros(16_000, dtype=np.int16))
+
+
+def test_refuses_stereo(stt: SpeechToText) -> None:
+    with pytest.raises(ValueError, match="mono"):
+        stt.transcribe(np.zeros((16_000, 2), dtype=np.float32))
