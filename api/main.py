@@ -7,12 +7,25 @@ import logging
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import conversations, health, jobs
+from api.routes import (
+    audio,
+    console,
+    conversations,
+    health,
+    job_events,
+    job_list,
+    jobs,
+    metrics,
+    reviews,
+)
+from pipelines.observability import logs, tracing
 from pipelines.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    logs.configure_logging(settings.log_format, settings.log_level, service="api")
+    tracing.configure_tracing("voicechain-api", settings.otlp_endpoint)
     app = FastAPI(
         title="VoiceChain",
         version="0.1.0",
@@ -22,8 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (health, jobs, conversations):
+    metrics.install(app, settings)
+    audio.install(app)
+    for module in (health, job_list, jobs, job_events, reviews, conversations, audio):
         app.include_router(module.router)
+    console.install(app)
     logging.getLogger("voicechain").info(
         "API ready; database %s", settings.resolved_database_url.split("@")[-1]
     )

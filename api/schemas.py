@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipelines.storage.models import Conversation, StageRun, Turn
+from pipelines.storage.models import Conversation, StageRun, Turn, WebhookDelivery
 from pipelines.storage.turns import artifact
 
 
@@ -37,6 +37,24 @@ class StageDocument(BaseModel):
         )
 
 
+class WebhookDocument(BaseModel):
+    event: str
+    url: str
+    status: str
+    attempts: list[dict[str, Any]]
+    delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, delivery: WebhookDelivery) -> WebhookDocument:
+        return cls(
+            event=delivery.event,
+            url=delivery.url,
+            status=delivery.status,
+            attempts=list(delivery.attempts or []),
+            delivered_at=delivery.delivered_at,
+        )
+
+
 class PolicyDocument(BaseModel):
     verdict: str | None
     reasons: list[str]
@@ -53,6 +71,7 @@ class JobDocument(BaseModel):
     policy: PolicyDocument
     stages: list[StageDocument]
     events: list[dict[str, Any]]
+    webhooks: list[WebhookDocument] = []
     error: str | None
     audio_url: str | None
     created_at: datetime
@@ -72,6 +91,7 @@ class JobDocument(BaseModel):
             policy=PolicyDocument(verdict=turn.policy_verdict, reasons=list(turn.policy_reasons or [])),
             stages=[StageDocument.of(run) for run in turn.stages],
             events=list(turn.events or []),
+            webhooks=[WebhookDocument.of(d) for d in turn.webhooks],
             error=turn.error,
             audio_url=f"/v1/jobs/{turn.id}/audio" if has_audio else None,
             created_at=turn.created_at,

@@ -18,6 +18,10 @@ Provider = Literal["local", "openai"]
 
 #: Stages of the chained path, in the order they run; each has a Celery queue of the same name.
 STAGES: tuple[str, ...] = ("stt", "agent", "policy", "tts")
+#: The queue of webhook deliveries: slow receivers must not hold up a stage worker.
+WEBHOOK_QUEUE = "webhooks"
+#: Every queue a worker can consume: the four stages and webhook delivery.
+QUEUES: tuple[str, ...] = (*STAGES, WEBHOOK_QUEUE)
 
 
 def _split_commas(value: object) -> object:
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
     )
     stage_max_retries: int = 3
     worker_queues: CommaList = Field(
-        default_factory=lambda: list(STAGES), description="Queues a `voicechain worker` consumes."
+        default_factory=lambda: list(QUEUES), description="Queues a `voicechain worker` consumes."
     )
     worker_concurrency: int = Field(1, description="Processes per worker; each loads its own models.")
     sweep_interval_s: float = Field(15.0, description="How often stalled turns are looked for.")
@@ -92,6 +96,35 @@ class Settings(BaseSettings):
 
     openai_api_key: str | None = None
     openai_base_url: str | None = Field(None, description="Any OpenAI-compatible server (vLLM, Ollama...).")
+    # Per stage, for provider `openai`; unset falls back to `openai_base_url` / `openai_api_key`, so teams can
+    # mix OpenAI with self-hosted servers (vLLM, Ollama, llama.cpp server, speaches) stage by stage.
+    stt_openai_base_url: str | None = None
+    stt_openai_api_key: str | None = None
+    llm_openai_base_url: str | None = None
+    llm_openai_api_key: str | None = None
+    tts_openai_base_url: str | None = None
+    tts_openai_api_key: str | None = None
+    tts_openai_model: str = Field("gpt-4o-mini-tts", description="Model for provider openai (speech).")
+    # moderation_provider (none | openai) is declared with the agents and policy settings below.
+    moderation_model: str = "omni-moderation-latest"
+    moderation_openai_base_url: str | None = None
+    moderation_openai_api_key: str | None = None
+    openai_timeout_s: float = Field(30.0, description="Per request to an OpenAI-compatible server.")
+    openai_max_attempts: int = Field(3, description="Attempts per call; 429, 5xx and timeouts retry.")
+
+    # --- browser console at / ----------------------------------------------------------------------
+    console_live_open: bool = Field(
+        False, description="Let the console mint realtime client secrets without an API key (same origin)."
+    )
+    console_secret_ttl_s: int = Field(60, description="Lifetime of a console realtime client secret.")
+    console_realtime_url: str | None = Field(
+        None, description="WebSocket URL of the realtime pool for browsers; unset: ws://<host>:<realtime_port>."
+    )
+
+    # --- OpenAI-compatible audio API served by VoiceChain (/v1/audio/*) ---------------------------
+    audio_api_timeout_s: float = Field(
+        120.0, description="How long /v1/audio/* waits for a stt/tts worker before answering 504."
+    )
 
     # --- agents and policy ---------------------------------------------------------------------------
     agents: str = Field(
@@ -102,8 +135,46 @@ class Settings(BaseSettings):
         default_factory=list, description="Regular expressions; a reply matching one is replaced."
     )
     policy_safe_reply: str = "Sorry, I can't help with that. Is there anything else I can do for you?"
+    review_agents: CommaList = Field(
+        default_factory=list,
+        description="Agents whose replies wait for a person's approval before they are spoken; `*`: all.",
+    )
+    moderation_provider: Literal["none", "openai"] = Field(
+        "none", description="Moderation of replies besides the rules; `openai`: a `moderations` endpoint."
+    )
+    agents_tracing: bool = Field(
+        False, description="Export Agents SDK traces (to OpenAI's trace endpoint); off unless set."
+    )
 
-    _split = field_validator("api_keys", "policy_block_patterns", "worker_queues", mode="before")(
+    # --- webhooks ------------------------------------------------------------------------------------
+    webhook_secret: str | None = Field(
+        None, description="HMAC-SHA256 key signing webhook POSTs; a job with a callback_url needs it."
+    )
+    webhook_max_attempts: int = Field(6, description="Delivery attempts per (job, event), backing off.")
+    webhook_timeout_s: float = 10.0
+
+    # --- observability -------------------------------------------------------------------------------
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object a line with job/conversation/session ids."
+    )
+    log_level: str = "INFO"
+    metrics_enabled: bool = Field(
+        True, description="Serve Prometheus `/metrics` on the API (unauthenticated: keep it internal)."
+    )
+    worker_metrics_port: int | None = Field(
+        None, description="Serve a worker process group's merged metrics on this port; unset: off."
+    )
+    metrics_addr: str = Field("0.0.0.0", description="Interface of the worker/realtime metrics port.")
+    realtime_metrics_port: int | None = Field(
+        None, description="Serve the realtime pool's merged metrics on this port; unset: off."
+    )
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP collector (http://host:4318); set: trace jobs across API and stages."
+    )
+
+    _split = field_validator(
+        "api_keys", "policy_block_patterns", "worker_queues", "review_agents", mode="before"
+    )(
         _split_commas
     )
 
@@ -117,6 +188,12 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+    def openai_endpoint(self, stage: str) -> tuple[str | None, str | None]:
+        """(base_url, api_key) for provider `openai` at `stage` (stt, llm, tts, moderation)."""
+        base_url = getattr(self, f"{stage}_openai_base_url") or self.openai_base_url
+        api_key = getattr(self, f"{stage}_openai_api_key") or self.openai_api_key
+        return base_url, api_key
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.settings import STAGES, Settings
+from pipelines.settings import QUEUES, Settings
 from pipelines.storage.migrate import upgrade
 from tests.services import (
     Processes,
@@ -98,7 +98,7 @@ def stack(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     env = settings_env(stack_settings)
     port = free_port()
     processes.start("api", api_command(port), env)
-    processes.start("worker", worker_command(",".join(STAGES), "worker1@test"), env)
+    processes.start("worker", worker_command(",".join(QUEUES), "worker1@test"), env)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_http_ok(base_url + "/readyz")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
-from pipelines.settings import STAGES, Settings, get_settings
+from pipelines.settings import STAGES, WEBHOOK_QUEUE, Settings, get_settings
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
@@ -31,8 +31,9 @@ def make_celery(settings: Settings) -> Celery:
             "socket_connect_timeout": 5,
             "retry_on_timeout": True,
         },
-        task_queues=[Queue(stage, routing_key=stage) for stage in STAGES],
-        task_routes={task_name(stage): {"queue": stage, "routing_key": stage} for stage in STAGES},
+        task_queues=[Queue(name, routing_key=name) for name in (*STAGES, WEBHOOK_QUEUE)],
+        task_routes={task_name(stage): {"queue": stage, "routing_key": stage} for stage in STAGES}
+        | {"voicechain.webhook.deliver": {"queue": WEBHOOK_QUEUE, "routing_key": WEBHOOK_QUEUE}},
         task_default_queue=STAGES[0],
         task_serializer="json",
         accept_content=["json"],
@@ -53,5 +54,9 @@ def make_celery(settings: Settings) -> Celery:
 
 
 app = make_celery(get_settings())
-# Importing the task module registers the stage tasks on `app` for `celery -A workers.celery_app worker`.
-app.conf.imports = ("workers.tasks",)
+# Importing the task modules registers the stage tasks on `app` for `celery -A workers.celery_app worker`.
+app.conf.imports = ("workers.tasks", "workers.audio_tasks")
+# Signal hooks shared by publishers and workers: the worker metrics port, and log ids / trace context
+# carried in task headers. Imported last because they read the settings this module has just used.
+from workers import metrics as _metrics  # noqa: E402, F401  (imported for its signal receivers)
+from workers import observability as _observability  # noqa: E402, F401  (imported for its signal receivers)

@@ -19,6 +19,7 @@ from pipelines.settings import STAGES, get_settings
 from pipelines.stages.context import StageContext
 from pipelines.stages.runner import FailedStageError, Outcome, RetryableStageError, run_stage
 from workers.celery_app import app, task_name
+from workers.webhooks import notify
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,22 @@ def _run(task: Task, stage: str, turn_id: str) -> str:
         )
     except RetryableStageError as exc:
         raise task.retry(exc=exc, countdown=backoff_s(task.request.retries)) from exc
+    except FailedStageError:
+        _notify(turn_id)
+        raise
+    if outcome is Outcome.STOP or stage == STAGES[-1]:
+        _notify(turn_id)  # held for approval or final: tell the job's callback_url, once per event
     if outcome is Outcome.STOP:
         task.request.chain = None  # the turn is held, cancelled or final: publish no further stage
     log.info("stage %s of %s: %s", stage, turn_id, outcome.value)
     return outcome.value
+
+
+def _notify(turn_id: str) -> None:
+    try:
+        notify(get_settings(), turn_id)
+    except Exception:  # a webhook problem must never fail the stage; the job shows the delivery rows
+        log.exception("webhook notify failed for %s", turn_id)
 
 
 def _define(stage: str) -> Any:

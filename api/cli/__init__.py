@@ -20,7 +20,7 @@ from api.cli import embedded_redis
 from api.cli.stack import Supervisor, python_module
 from api.cli.submit import SubmitError, download_audio, follow, post_job, summary
 from api.keys import ensure_generated_key, generated_key_path
-from pipelines.settings import STAGES, Settings, get_settings
+from pipelines.settings import QUEUES, Settings, get_settings
 
 app = typer.Typer(help="VoiceChain: distributed voice agents.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -47,16 +47,16 @@ def _export(settings: Settings) -> dict[str, str]:
             "VOICECHAIN_DATABASE_URL": settings.resolved_database_url,
             "VOICECHAIN_REDIS_URL": settings.redis_url or "",
             "VOICECHAIN_API_KEYS": ",".join(settings.api_keys),
+        "VOICECHAIN_WEBHOOK_SECRET": settings.webhook_secret or "",
             "PYTHONUNBUFFERED": "1",
         }
     )
     return env
 
 
-def _flower_password(settings: Settings) -> str:
-    if settings.flower_password:
-        return settings.flower_password
-    path = settings.data_dir / "flower_password"
+def _data_dir_secret(settings: Settings, name: str) -> str:
+    """A secret generated once into the data directory (mode 0600), reused by later starts."""
+    path = settings.data_dir / name
     if not path.is_file():
         path.write_text(secrets.token_urlsafe(18) + "\n")
         path.chmod(0o600)
@@ -71,7 +71,7 @@ def up(
     port: Annotated[int | None, typer.Option(help="API port.")] = None,
     flower_port: Annotated[int | None, typer.Option(help="Flower port.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Audio, SQLite database, generated keys.")] = None,
-    workers: Annotated[int, typer.Option(help="Celery worker processes, each serving all four queues.")] = 1,
+    workers: Annotated[int, typer.Option(help="Celery worker processes, each serving every queue.")] = 1,
 ) -> None:
     """Run the whole stack in the foreground: Redis, database, API, workers, Flower. Ctrl-C stops it."""
     from pipelines.storage.migrate import upgrade
@@ -89,10 +89,13 @@ def up(
         key = ensure_generated_key(settings)
         settings = settings.model_copy(update={"api_keys": [key]})
     upgrade(settings.resolved_database_url)
+    flower_password = settings.flower_password or _data_dir_secret(settings, "flower_password")
+    if not settings.webhook_secret:  # so callback_url works out of the box; receivers read it from here
+        secret = _data_dir_secret(settings, "webhook_secret")
+        settings = settings.model_copy(update={"webhook_secret": secret})
     env = _export(settings)
     get_settings.cache_clear()
     os.environ.update(env)  # the sweeper thread below reads the same configuration as the children
-    flower_password = _flower_password(settings)
     supervisor = Supervisor(env=env, console=console)
     supervisor.add(
         "api",
@@ -118,7 +121,7 @@ def up(
                 "workers.celery_app",
                 "worker",
                 "-Q",
-                ",".join(STAGES),
+                ",".join(QUEUES),
                 "-c",
                 "1",
                 "-E",
@@ -187,16 +190,16 @@ def _print_endpoints(settings: Settings, key: str | None, flower_password: str) 
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = ",".join(STAGES),
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = ",".join(QUEUES),
     concurrency: Annotated[int, typer.Option(help="Processes; each loads its own models.")] = 1,
     name: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
     loglevel: str = "INFO",
 ) -> None:
     """Run a Celery worker for some stages, e.g. `--queues stt` on a machine with the hardware for it."""
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
-    unknown = sorted(set(wanted) - set(STAGES))
+    unknown = sorted(set(wanted) - set(QUEUES))
     if unknown or not wanted:
-        raise typer.BadParameter(f"unknown queue(s) {unknown}; choose from {', '.join(STAGES)}")
+        raise typer.BadParameter(f"unknown queue(s) {unknown}; choose from {', '.join(QUEUES)}")
     os.environ["VOICECHAIN_WORKER_QUEUES"] = ",".join(wanted)
     get_settings.cache_clear()
     from workers.celery_app import app as celery_app

@@ -8,8 +8,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
-from pipelines.audio.encode import CONTENT_TYPES, encode
-from pipelines.audio.validation import AudioInfo, inspect_audio
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
@@ -18,6 +16,8 @@ from api.deps import AgentsDep, PrincipalDep, SessionDep, SettingsDep, StoreDep
 from api.errors import ApiError
 from api.schemas import JobDocument
 from pipelines.agents.registry import UnknownAgent
+from pipelines.audio.encode import CONTENT_TYPES, encode
+from pipelines.audio.validation import AudioInfo, inspect_audio
 from pipelines.settings import Settings
 from pipelines.storage.artifacts import ArtifactStore
 from pipelines.storage.turns import (
@@ -52,6 +52,10 @@ UPLOAD_SCHEMA = {
                         },
                         "conversation_id": {"type": "string"},
                         "agent": {"type": "string"},
+                        "callback_url": {
+                            "type": "string",
+                            "description": "Gets a signed POST when the job needs approval and when it ends",
+                        },
                     },
                 }
             }
@@ -60,8 +64,22 @@ UPLOAD_SCHEMA = {
 }
 
 
-async def _read_upload(request: Request, settings: Settings) -> tuple[bytes, str, str | None, str | None]:
-    """Parse the multipart body with bounded sizes; returns (bytes, filename, conversation_id, agent)."""
+def _callback_url(value: object, settings: Settings) -> str | None:
+    """An http(s) URL, accepted only when webhooks can be signed."""
+    if not isinstance(value, str) or not value:
+        return None
+    if not value.startswith(("http://", "https://")) or len(value) > 2048:
+        raise ApiError(422, "callback_url must be an http(s) URL (max 2048 chars)", code="bad_callback")
+    if not settings.webhook_secret:
+        raise ApiError(422, "webhooks are not configured here (no secret)", code="webhooks_disabled")
+    return value
+
+
+async def _read_upload(
+    request: Request, settings: Settings
+) -> tuple[bytes, str, str | None, str | None, str | None]:
+    """Parse the multipart body with bounded sizes; returns (bytes, filename, conversation_id, agent,
+    callback_url)."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ApiError(
@@ -88,6 +106,7 @@ async def _read_upload(request: Request, settings: Settings) -> tuple[bytes, str
         PurePath(upload.filename or "upload").name,
         conversation_id if isinstance(conversation_id, str) and conversation_id else None,
         agent if isinstance(agent, str) and agent else None,
+        _callback_url(form.get("callback_url"), settings),
     )
 
 
@@ -102,6 +121,7 @@ def _persist(
     data: bytes,
     filename: str,
     info: AudioInfo,
+    callback_url: str | None = None,
 ) -> str:
     """Store the audio and commit the job row before anything is enqueued (the row is the outbox)."""
     conversation = open_conversation(session, owner=owner, agent=agent, conversation_id=conversation_id)
@@ -112,6 +132,7 @@ def _persist(
         agent=agent if conversation_id is None else None,
         idempotency_key=idempotency_key,
     )
+    turn.callback_url = callback_url
     suffix = PurePath(filename).suffix.lower()[:8] or "." + info.format.lower()
     stored = store.put(f"{turn.id}/input{suffix}", data)
     add_artifact(
@@ -142,7 +163,7 @@ async def create_job(
     """Accept one spoken turn; it is stored durably before it is queued. Poll the job or its audio."""
     if idempotency_key and (existing := find_by_idempotency_key(session, principal.owner, idempotency_key)):
         return _document(existing.id, session, replayed=True)
-    data, filename, conversation_id, agent_name = await _read_upload(request, settings)
+    data, filename, conversation_id, agent_name, callback_url = await _read_upload(request, settings)
     info = await run_in_threadpool(
         inspect_audio, data, max_bytes=settings.max_upload_bytes, max_seconds=settings.max_audio_seconds
     )
@@ -162,6 +183,7 @@ async def create_job(
             data=data,
             filename=filename,
             info=info,
+            callback_url=callback_url,
         )
     except IntegrityError:  # a concurrent request with the same Idempotency-Key won the race
         session.rollback()

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agents import Agent
+
+from pipelines.agents.policies import AgentPolicy
+from pipelines.agents.routing import Route
 
 
 class UnknownAgent(LookupError):
@@ -22,6 +25,9 @@ class UnknownAgent(LookupError):
 class AgentRegistry:
     by_key: Mapping[str, Agent[Any]]
     default: str
+    #: Optional `routes` and `policies` exported next to the agents (see `pipelines.agents.examples`).
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    policies: Mapping[str, AgentPolicy] = field(default_factory=dict)
 
     def get(self, name: str | None) -> Agent[Any]:
         key = (name or self.default).casefold()
@@ -54,11 +60,17 @@ def load_agents(spec: str, *, default: str) -> AgentRegistry:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"agents setting must look like 'package.module:attribute', got {spec!r}")
-    value = getattr(importlib.import_module(module_name), attribute)
+    module = importlib.import_module(module_name)
+    value = getattr(module, attribute)
     if isinstance(value, Agent):
         value = [value]
     elif isinstance(value, Mapping):
         value = list(value.values())
-    registry = AgentRegistry(by_key=_collect(value), default=default)
+    registry = AgentRegistry(
+        by_key=_collect(value),
+        default=default,
+        routes=dict(getattr(module, "routes", None) or {}),
+        policies=dict(getattr(module, "policies", None) or {}),
+    )
     registry.get(default)  # an unknown default is a configuration error: fail at start, not per turn
     return registry

@@ -1,9 +1,11 @@
-"""The agent answers the transcript, remembering the conversation from the database."""
+"""The agent answers the transcript, remembering the conversation from the database.
+
+The agent that holds the conversation answers; after a handoff the new agent is stored on the turn and
+on the conversation (by the runner), so the next turn starts with it.
+"""
 
 from __future__ import annotations
 
-from pipelines.agents.responder import InstructionResponder
-from pipelines.providers.base import GenerationOptions
 from pipelines.stages.context import StageContext
 from pipelines.stages.result import StageResult
 from pipelines.storage.database import session_scope
@@ -16,15 +18,10 @@ def run(ctx: StageContext, turn_id: str) -> StageResult:
         past = history(session, turn)
         transcript, agent_name = turn.transcript or "", turn.agent
     agent = ctx.agents.get(agent_name)
-    options = GenerationOptions(
-        max_tokens=ctx.settings.llm_max_tokens,
-        temperature=ctx.settings.llm_temperature,
-        seed=ctx.settings.llm_seed,
-    )
-    reply = InstructionResponder(ctx.chat, options).respond(agent, past, transcript)
+    reply = ctx.responder.respond(agent, past, transcript)
     return StageResult(
         provider=ctx.chat.name,
         turn_fields={"reply_text": reply.text, "agent": reply.agent},
-        output={"agent": reply.agent, "history_turns": len(past)},
+        output={"agent": reply.agent, "started_with": agent.name, "history_turns": len(past)},
         events=reply.events,
     )

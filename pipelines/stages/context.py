@@ -8,10 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from pipelines.agents.policies import EffectivePolicy, effective_policy
 from pipelines.agents.registry import AgentRegistry, load_agents
+from pipelines.agents.responder import Responder
 from pipelines.policy.rules import PolicyConfig
 from pipelines.providers import factory
-from pipelines.providers.base import ChatModel, SpeechToText, TextToSpeech
+from pipelines.providers.base import ChatModel, GenerationOptions, SpeechToText, TextToSpeech
+from pipelines.providers.moderation import Moderator, build_moderator
 from pipelines.settings import Settings
 from pipelines.storage.artifacts import ArtifactStore
 
@@ -51,13 +54,41 @@ class StageContext:
             safe_reply=self.settings.policy_safe_reply,
         )
 
+    @cached_property
+    def responder(self) -> Responder:
+        """The Agents SDK Runner over the chat model; with the local model, tools are chosen by routes."""
+        from pipelines.agents.local_model import LocalModelProvider, RoutedLocalModel
+        from pipelines.agents.sdk import SdkResponder
+
+        options = GenerationOptions(
+            max_tokens=self.settings.llm_max_tokens,
+            temperature=self.settings.llm_temperature,
+            seed=self.settings.llm_seed,
+        )
+        model = RoutedLocalModel(self.chat, options, self.agents.routes)
+        return SdkResponder(LocalModelProvider(model), tracing=self.settings.agents_tracing)
+
+    @cached_property
+    def moderator(self) -> Moderator | None:
+        return build_moderator(self.settings)
+
+    def policy_for(self, agent: str) -> EffectivePolicy:
+        return effective_policy(
+            agent,
+            self.agents.policies,
+            block_patterns=self.settings.policy_block_patterns,
+            safe_reply=self.settings.policy_safe_reply,
+            review_agents=self.settings.review_agents,
+            moderation_configured=self.settings.moderation_provider != "none",
+        )
+
     def warm_up(self, stages: tuple[str, ...]) -> None:
         """Load the models of the stages this process serves before the first task arrives, and build
         the policy so a bad pattern fails the worker at start rather than the first turn."""
         if "stt" in stages:
             _ = self.stt
         if "agent" in stages:
-            _ = self.chat, self.agents
+            _ = self.chat, self.agents, self.responder
         if "policy" in stages:
             _ = self.policy
         if "tts" in stages:

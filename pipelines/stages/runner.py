@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import OperationalError
 
+from pipelines.observability import logs
+from pipelines.observability.metrics import JOBS_FINISHED, STAGE_ERRORS, STAGE_SECONDS
 from pipelines.providers.base import ProviderError
 from pipelines.stages import agent, policy, stt, tts
 from pipelines.stages.context import StageContext
@@ -52,6 +54,7 @@ def is_transient(exc: BaseException) -> bool:
 def _begin(ctx: StageContext, stage: str, turn_id: str, worker: str) -> Outcome | None:
     with session_scope(ctx.database_url) as session:
         turn = get_turn(session, turn_id)
+        logs.bind(job_id=turn_id, conversation_id=turn.conversation_id)  # the task hook resets the context
         if turn.status in TurnStatus.FINAL or turn.status == TurnStatus.AWAITING_APPROVAL:
             return Outcome.STOP
         run = stage_run(turn, stage)
@@ -72,6 +75,8 @@ def _finish(ctx: StageContext, stage: str, turn_id: str, result: StageResult) ->
             return Outcome.SKIPPED
         for name, value in result.turn_fields.items():
             setattr(turn, name, value)
+        if "agent" in result.turn_fields:  # a handoff moves the conversation to the new agent for good
+            turn.conversation.agent = result.turn_fields["agent"]
         for record in result.artifacts:
             add_artifact(session, turn, **vars(record))
         if result.events:
@@ -87,6 +92,7 @@ def _settle_turn(turn: Turn, status: str | None) -> None:
     if status is None:
         return
     turn.status = status
+    JOBS_FINISHED.labels(status).inc()
     if status in TurnStatus.FINAL:
         turn.finished_at = utcnow()
 
@@ -101,6 +107,7 @@ def _record_failure(ctx: StageContext, stage: str, turn_id: str, exc: BaseExcept
         run.status = StageStatus.FAILED if final else StageStatus.PENDING
         if final:
             turn.status, turn.error, turn.finished_at = TurnStatus.FAILED, f"{stage}: {message}", now
+            JOBS_FINISHED.labels(TurnStatus.FAILED).inc()
 
 
 def run_stage(
@@ -110,13 +117,18 @@ def run_stage(
     early = _begin(ctx, stage, turn_id, worker)
     if early is not None:
         return early
+    started = time.perf_counter()
     try:
         result = STAGE_FUNCTIONS[stage](ctx, turn_id)
     except Exception as exc:
         final = last_attempt or not is_transient(exc)
         _record_failure(ctx, stage, turn_id, exc, final=final)
+        STAGE_ERRORS.labels(stage, "failed" if final else "retry").inc()
+        STAGE_SECONDS.labels(stage, "unknown", "error").observe(time.perf_counter() - started)
         raise (FailedStageError if final else RetryableStageError)(str(exc)) from exc
-    return _finish(ctx, stage, turn_id, result)
+    outcome = _finish(ctx, stage, turn_id, result)
+    STAGE_SECONDS.labels(stage, result.provider or "none", "ok").observe(time.perf_counter() - started)
+    return outcome
 
 
 def run_turn_inline(ctx: StageContext, turn_id: str) -> dict[str, float]:

@@ -51,7 +51,8 @@ class TurnStatus:
     FAILED = "failed"
     AWAITING_APPROVAL = "awaiting_approval"
     CANCELLED = "cancelled"
-    FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+    REJECTED = "rejected"  # a reviewer refused the proposed reply; nothing was spoken
+    FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, REJECTED})
 
 
 class StageStatus:
@@ -100,6 +101,8 @@ class Turn(Base):
     policy_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     events: Mapped[list[Any]] = mapped_column(JSON, default=list)  # tool calls, handoffs, interruptions
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Receives a signed POST when the job needs approval and when it ends (see `workers.webhooks`).
+    callback_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -112,6 +115,9 @@ class Turn(Base):
         back_populates="turn", order_by="StageRun.position", cascade="all, delete-orphan"
     )
     artifacts: Mapped[list[Artifact]] = relationship(back_populates="turn", cascade="all, delete-orphan")
+    webhooks: Mapped[list[WebhookDelivery]] = relationship(
+        back_populates="turn", order_by="WebhookDelivery.id", cascade="all, delete-orphan"
+    )
 
 
 class StageRun(Base):
@@ -154,3 +160,28 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     turn: Mapped[Turn] = relationship(back_populates="artifacts")
+
+
+class WebhookDeliveryStatus:
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # every attempt failed
+
+
+class WebhookDelivery(Base):
+    """One event of one job sent to its callback URL. Unique per (turn, event): a redelivered task or a
+    second notify finds the row and sends nothing twice. `attempts` lists every try, for the job view."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("turn_id", "event", name="uq_webhook_delivery_turn_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    turn_id: Mapped[str] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(16), default=WebhookDeliveryStatus.PENDING)
+    attempts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    turn: Mapped[Turn] = relationship(back_populates="webhooks")

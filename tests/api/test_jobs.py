@@ -44,7 +44,12 @@ def lying_wav() -> bytes:
 
 BAD_UPLOADS = [
     ("empty", b"", "audio/wav", {422}),
-    ("random", bytes(np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8)), "audio/wav", {415, 422}),  # may parse as MP3 sync
+    (
+        "random",
+        bytes(np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8)),
+        "audio/wav",
+        {415, 422},
+    ),  # may parse as MP3 sync
     ("text", b"hello, this is not audio at all" * 20, "audio/wav", {415}),
     ("truncated", wav_bytes(1.0)[:30], "audio/wav", {415, 422}),
     ("aiff", wav_bytes(0.5, fmt="AIFF"), "audio/aiff", {415}),
