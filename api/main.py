@@ -12,10 +12,12 @@ from api.routes import (
     console,
     conversations,
     health,
+    job_actions,
     job_events,
     job_list,
     jobs,
     metrics,
+    realtime,
     reviews,
 )
 from pipelines.observability import logs, tracing
@@ -24,7 +26,8 @@ from pipelines.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logs.configure_logging(settings.log_format, settings.log_level, service="api")
+    if settings.log_format == "json":  # text: leave logging to uvicorn (and to pytest in-process)
+        logs.configure_logging("json", settings.log_level, service="api")
     tracing.configure_tracing("voicechain-api", settings.otlp_endpoint)
     app = FastAPI(
         title="VoiceChain",
@@ -37,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     metrics.install(app, settings)
     audio.install(app)
-    for module in (health, job_list, jobs, job_events, reviews, conversations, audio):
+    for module in (health, job_list, jobs, job_actions, job_events, reviews, conversations, audio, realtime):
         app.include_router(module.router)
     console.install(app)
     logging.getLogger("voicechain").info(

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli import embedded_redis
+from api.cli.keys import app as keys_app
 from api.cli.stack import Supervisor, python_module
 from api.cli.submit import SubmitError, download_audio, follow, post_job, summary
 from api.keys import ensure_generated_key, generated_key_path
@@ -25,6 +26,7 @@ from pipelines.settings import QUEUES, Settings, get_settings
 app = typer.Typer(help="VoiceChain: distributed voice agents.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -47,7 +49,7 @@ def _export(settings: Settings) -> dict[str, str]:
             "VOICECHAIN_DATABASE_URL": settings.resolved_database_url,
             "VOICECHAIN_REDIS_URL": settings.redis_url or "",
             "VOICECHAIN_API_KEYS": ",".join(settings.api_keys),
-        "VOICECHAIN_WEBHOOK_SECRET": settings.webhook_secret or "",
+            "VOICECHAIN_WEBHOOK_SECRET": settings.webhook_secret or "",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -72,12 +74,17 @@ def up(
     flower_port: Annotated[int | None, typer.Option(help="Flower port.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Audio, SQLite database, generated keys.")] = None,
     workers: Annotated[int, typer.Option(help="Celery worker processes, each serving every queue.")] = 1,
+    realtime_port: Annotated[int | None, typer.Option(help="Realtime WebSocket port.")] = None,
+    realtime_processes: Annotated[int, typer.Option(help="Realtime pool processes.")] = 1,
 ) -> None:
-    """Run the whole stack in the foreground: Redis, database, API, workers, Flower. Ctrl-C stops it."""
+    """Run the whole stack in the foreground: Redis, database, API, workers, realtime pool, Flower.
+    Ctrl-C stops it."""
     from pipelines.storage.migrate import upgrade
     from workers import sweeper
 
-    settings = _settings(host=host, port=port, flower_port=flower_port, data_dir=data_dir)
+    settings = _settings(
+        host=host, port=port, flower_port=flower_port, data_dir=data_dir, realtime_port=realtime_port
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     redis_process = None
@@ -215,6 +222,24 @@ def api(host: str | None = None, port: int | None = None) -> None:
 
     settings = _settings(host=host, port=port)
     uvicorn.run("api.main:create_app", factory=True, host=settings.host, port=settings.port)
+
+
+@app.command()
+def realtime(
+    processes: Annotated[int, typer.Option(help="Worker processes sharing the port (SO_REUSEPORT).")] = 1,
+    host: Annotated[str | None, typer.Option(help="Interface (loopback by default).")] = None,
+    port: Annotated[int | None, typer.Option(help="WebSocket port (default 8001).")] = None,
+    max_sessions: Annotated[int, typer.Option(help="Live sessions per process before 503.")] = 8,
+) -> None:
+    """Run the realtime pool: `WS /v1/realtime`, the OpenAI Realtime GA protocol. SIGTERM drains."""
+    from pipelines.storage.migrate import upgrade
+    from workers.realtime.app import PoolLimits
+    from workers.realtime.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)  # sessions write the conversation as they go
+    serve(settings, processes, host, port, PoolLimits(max_sessions=max_sessions))
 
 
 @app.command("sweeper")

@@ -1,0 +1,162 @@
+"""The models a realtime session runs on, bundled so tests can swap in fakes and a process loads them once."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipelines.providers.base import (
+    ChatMessage,
+    ChatModel,
+    ChatResult,
+    GenerationOptions,
+    Speech,
+    SpeechToText,
+    TextToSpeech,
+)
+from pipelines.realtime.turns import VoiceActivity
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
+
+
+class FairLock:
+    """A FIFO lock. `threading.Lock` lets the LLM thread, which re-takes the lock after every token, win
+    every race, so a sentence waiting for TTS waited for the whole reply; here it goes next in line."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: collections.deque[object] = collections.deque()
+        self._held = False
+
+    def __enter__(self) -> None:
+        me = object()
+        with self._cond:
+            self._queue.append(me)
+            while self._held or self._queue[0] is not me:
+                self._cond.wait()
+            self._queue.popleft()
+            self._held = True
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+
+@dataclass
+class Engines:
+    """Shared by every session of a process; `make_vad` builds the per-session (stateful) VAD."""
+
+    stt: SpeechToText
+    chat: ChatModel
+    tts: TextToSpeech
+    make_vad: Callable[[], VoiceActivity]
+    max_tokens: int = 96
+    temperature: float = 0.2
+    seed: int | None = 7
+    stt_language: str | None = "en"
+    #: One model computes at a time in a process. Each model already uses every core of a small machine;
+    #: two at once (llama.cpp's spinning threads against CTranslate2's) made a 0.1 s step take seconds.
+    #: The LLM takes it per token, so TTS of a finished sentence slots in between tokens.
+    compute: FairLock = field(default_factory=FairLock)
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        with self.compute:
+            return self.stt.transcribe(audio, language=self.stt_language).text.strip()
+
+    def complete(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> ChatResult:
+        with self.compute:
+            return self.chat.complete(messages, options)
+
+    def synthesize(self, text: str) -> Speech:
+        with self.compute:
+            return self.tts.synthesize(text)
+
+    def options(
+        self, max_output_tokens: int | str, tools: Sequence[dict[str, object]] = ()
+    ) -> GenerationOptions:
+        limit = (
+            self.max_tokens if max_output_tokens == "inf" else min(int(max_output_tokens), self.max_tokens)
+        )
+        return GenerationOptions(max_tokens=limit, temperature=self.temperature, seed=self.seed, tools=tools)
+
+
+def load_engines(settings: Settings) -> Engines:
+    """The configured providers (local models by default), loaded and warmed once per process."""
+    from pipelines.providers.factory import build_chat_model, build_stt, build_tts
+    from pipelines.providers.local_vad import SileroVAD
+
+    engines = Engines(
+        stt=build_stt(settings),
+        chat=build_chat_model(settings),
+        tts=build_tts(settings),
+        make_vad=SileroVAD,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        seed=settings.llm_seed,
+        stt_language=settings.stt_language,
+    )
+    # Warm-up: the first call of each model pays lazy initialisation; pay it before the first user does.
+    engines.stt.transcribe(np.zeros(16_000, dtype=np.float32), language=engines.stt_language)
+    engines.tts.synthesize("Hello.")
+    SileroVAD().probability(np.zeros(512, dtype=np.float32))
+    return engines
+
+
+async def stream_in_thread(
+    chat: ChatModel,
+    messages: Sequence[ChatMessage],
+    options: GenerationOptions,
+    stop: threading.Event,
+    compute: FairLock | None = None,
+) -> AsyncIterator[str]:
+    """Iterate a blocking token stream from a worker thread, so the event loop keeps reading frames.
+
+    Setting `stop` (or closing this iterator) makes the thread close the model's generator after the
+    current token, which releases the model for the next session at once.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+    halt = threading.Event()  # this iterator was closed; `stop` belongs to the caller and stays as it is
+
+    def put(item: str | BaseException | None) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # loop closed: the session is gone, nobody is listening
+            halt.set()
+
+    def work() -> None:
+        gen = chat.stream(messages, options)
+        lock = compute or FairLock()
+        try:
+            while not (stop.is_set() or halt.is_set()):
+                with lock:
+                    delta = next(gen, None)
+                if delta is None:
+                    break
+                put(delta)
+        except BaseException as exc:  # handed to the event loop, re-raised there
+            put(exc)
+            return
+        finally:
+            close = getattr(gen, "close", None)  # a generator: closing it releases the model's own lock
+            if close is not None:
+                close()
+        put(None)
+
+    future = loop.run_in_executor(None, work)
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        halt.set()
+        future.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)

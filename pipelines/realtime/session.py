@@ -1,0 +1,601 @@
+"""One realtime session: client events in, server events out, over the stages of this package.
+
+The handler of client events never waits on a model: transcription and responses run as tasks, so frames
+keep flowing into the VAD while the models work, and a barge-in is noticed within one frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from pipelines.providers.base import ChatMessage
+from pipelines.realtime.audio import InputDecoder, decode_b64
+from pipelines.realtime.config import SessionConfig, apply_update
+from pipelines.realtime.conversation import Conversation, item_text
+from pipelines.realtime.engines import Engines
+from pipelines.realtime.gate import Gate
+from pipelines.realtime.input_buffer import AudioBuffer
+from pipelines.realtime.persistence import ConversationSink, MemorySink, Record
+from pipelines.realtime.protocol import ProtocolError, error_event, event, new_id, parse_client_event
+from pipelines.realtime.response import Outcome, Response
+from pipelines.realtime.tools import NoTools, ToolRunner, server_tool_names
+from pipelines.realtime.turns import Pausing, Resumed, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent
+
+log = logging.getLogger(__name__)
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than 100 ms of audio; so do we
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    max_buffer_ms: int = 120_000
+    output_lead_ms: float = 1000.0
+    max_history_items: int = 12  # items of history given to the model with each response
+    speculate_after_ms: int = 160  # overlaps STT with most of the 500 ms wait; fewer false starts
+
+
+@dataclass
+class Speculation:
+    """A reply prepared during the trailing silence, adopted if the turn really ends there."""
+
+    task: asyncio.Task[None] | None = None
+    transcript: str | None = None
+    response: Response | None = None
+
+
+class RealtimeSession:
+    def __init__(
+        self,
+        engines: Engines,
+        emit: Emit,
+        *,
+        config: SessionConfig | None = None,
+        sink: ConversationSink | None = None,
+        tools: ToolRunner | None = None,
+        limits: SessionLimits | None = None,
+    ) -> None:
+        self.id = new_id("sess")
+        self.engines = engines
+        self._emit = emit
+        self.config = config or SessionConfig()
+        self.limits = limits or SessionLimits()
+        self.sink: ConversationSink = sink or MemorySink()
+        self.tools: ToolRunner = tools or NoTools()
+        self.conversation = Conversation()
+        self.buffer = AudioBuffer(self.limits.max_buffer_ms)
+        self.decoder = InputDecoder(self.config.input_format)
+        self.detector = self._make_detector()
+        self.response: Response | None = None
+        self._respond_task: asyncio.Task[None] | None = None
+        self._transcribing: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._spec: Speculation | None = None
+        self._speech_item_id: str | None = None
+        self._idle_timer: asyncio.Task[None] | None = None
+        self._interrupt_reason = "client_cancelled"
+        self._spec_stt: asyncio.Future[str] | None = None
+        self.conversation_id: str | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, *, owner: str = "realtime", agent: str = "Assistant") -> None:
+        self.conversation_id = await asyncio.to_thread(self.sink.open, self.id, owner=owner, agent=agent)
+        await self._send(event("session.created", session=self.config.to_dict(self.id)))
+
+    async def close(self) -> None:
+        """Stop all work; what was said so far is already persisted item by item."""
+        await self._drop_speculation()
+        await self._interrupt("client_cancelled")
+        for task in [*self._transcribing, *self._background, self._idle_timer]:
+            if task is not None:
+                task.cancel()
+        await asyncio.to_thread(self.sink.close)
+
+    @property
+    def busy(self) -> bool:
+        """A response is running or about to (waiting on the transcription it answers)."""
+        return self._respond_task is not None and not self._respond_task.done()
+
+    async def _send(self, data: dict[str, Any]) -> None:
+        await self._emit(data)
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # --- client events ---------------------------------------------------------------------------
+
+    async def handle(self, raw: str | bytes) -> None:
+        """Handle one client message; a bad one gets an `error` event and the session carries on."""
+        try:
+            ev = parse_client_event(raw)
+            await getattr(self, "_on_" + ev.type.replace(".", "_"))(ev)  # type: ignore[attr-defined]
+        except ProtocolError as err:
+            await self._send(error_event(err))
+
+    async def _on_session_update(self, ev: BaseModel) -> None:
+        old = self.config
+        self.config = apply_update(old, ev.session)  # type: ignore[attr-defined]
+        if self.config.input_format != old.input_format:
+            self.decoder = InputDecoder(self.config.input_format)
+        if self.config.turn_detection != old.turn_detection:
+            await self._drop_speculation()
+            self.detector = self._make_detector()
+        await self._send(event("session.updated", session=self.config.to_dict(self.id)))
+
+    async def _on_input_audio_buffer_append(self, ev: BaseModel) -> None:
+        samples = self.decoder.decode(decode_b64(ev.audio))  # type: ignore[attr-defined]
+        if not self.buffer.append(samples):
+            await self._send(
+                error_event(
+                    ProtocolError("Input audio buffer is full; oldest audio dropped.", code="buffer_full")
+                )
+            )
+        if self.detector is None:
+            return
+        for turn_event in self.detector.feed(samples):
+            await self._on_turn(turn_event)
+        td = self.config.turn_detection
+        if td is not None and not self.detector.speaking:
+            self.buffer.keep_from_ms(self.buffer.end_ms - td.prefix_padding_ms)
+
+    async def _on_input_audio_buffer_commit(self, ev: BaseModel) -> None:
+        if self.buffer.duration_ms < MIN_COMMIT_MS:
+            raise ProtocolError(
+                f"Buffer too small: {self.buffer.duration_ms} ms; commit needs at least {MIN_COMMIT_MS} ms.",
+                code="input_audio_buffer_commit_empty",
+                event_id=ev.event_id,  # type: ignore[attr-defined]
+            )
+        item_id = self._speech_item_id or new_id("item")
+        self._speech_item_id = None
+        if self.detector is not None:
+            self.detector.reset()
+        await self._drop_speculation()
+        await self._commit(self.buffer.take(), item_id, respond=False)
+
+    async def _on_input_audio_buffer_clear(self, ev: BaseModel) -> None:
+        self.buffer.clear()
+        self._speech_item_id = None
+        if self.detector is not None:
+            self.detector.reset()
+        await self._drop_speculation()
+        await self._send(event("input_audio_buffer.cleared"))
+
+    async def _on_conversation_item_create(self, ev: BaseModel) -> None:
+        item = ev.item.model_dump(exclude_none=True)  # type: ignore[attr-defined]
+        if item.get("type") not in ("message", "function_call", "function_call_output"):
+            raise ProtocolError(f"Unsupported item type {item.get('type')!r}.", param="item.type")
+        item.setdefault("id", new_id("item"))
+        item.update(object="realtime.item", status="completed")
+        audio = _input_audio(item)
+        previous = self.conversation.add(item, ev.previous_item_id)  # type: ignore[attr-defined]
+        await self._send(event("conversation.item.added", previous_item_id=previous, item=item))
+        if audio is not None:
+            samples = InputDecoder(self.config.input_format).decode(decode_b64(audio))
+            self._track(self._transcribe(item, samples, None))
+            return
+        await self._send(event("conversation.item.done", previous_item_id=previous, item=item))
+        self._persist_item(item)
+
+    async def _on_conversation_item_truncate(self, ev: BaseModel) -> None:
+        item_id = ev.item_id  # type: ignore[attr-defined]
+        if self.response is not None and self.response.outcome.item_id == item_id:
+            await self._interrupt("client_cancelled")
+        heard = self.conversation.truncate(item_id, ev.audio_end_ms)  # type: ignore[attr-defined]
+        await self._send(
+            event(
+                "conversation.item.truncated",
+                item_id=item_id,
+                content_index=ev.content_index,  # type: ignore[attr-defined]
+                audio_end_ms=ev.audio_end_ms,  # type: ignore[attr-defined]
+            )
+        )
+        self._persist(Record("assistant", item_id, heard, {"interrupted": True, "truncated": True}))
+
+    async def _on_conversation_item_delete(self, ev: BaseModel) -> None:
+        self.conversation.delete(ev.item_id)  # type: ignore[attr-defined]
+        await self._send(event("conversation.item.deleted", item_id=ev.item_id))  # type: ignore[attr-defined]
+
+    async def _on_response_create(self, ev: BaseModel) -> None:
+        if self.busy:
+            raise ProtocolError(
+                "Conversation already has an active response.",
+                code="conversation_already_has_active_response",
+                event_id=ev.event_id,  # type: ignore[attr-defined]
+            )
+        self._start_response(overrides=ev.response)  # type: ignore[attr-defined]
+
+    async def _on_response_cancel(self, ev: BaseModel) -> None:
+        if not self.busy:
+            raise ProtocolError(
+                "There is no active response to cancel.",
+                code="response_cancel_not_active",
+                event_id=ev.event_id,  # type: ignore[attr-defined]
+            )
+        await self._interrupt("client_cancelled")
+
+    async def _on_output_audio_buffer_clear(self, ev: BaseModel) -> None:
+        response = self.response
+        await self._interrupt("client_cancelled")
+        if response is not None:
+            await self._send(event("output_audio_buffer.cleared", response_id=response.id))
+
+    # --- turn detection --------------------------------------------------------------------------
+
+    def _make_detector(self) -> TurnDetector | None:
+        td = self.config.turn_detection
+        if td is None:
+            return None
+        return TurnDetector(self.engines.make_vad(), td, speculate_after_ms=self.limits.speculate_after_ms)
+
+    async def _on_turn(self, te: TurnEvent) -> None:
+        td = self.config.turn_detection
+        assert td is not None
+        if isinstance(te, SpeechStarted):
+            self._speech_item_id = new_id("item")
+            self.buffer.keep_from_ms(te.audio_start_ms - td.prefix_padding_ms)
+            self._cancel_idle_timer()
+            await self._drop_speculation()
+            await self._send(
+                event(
+                    "input_audio_buffer.speech_started",
+                    audio_start_ms=te.audio_start_ms,
+                    item_id=self._speech_item_id,
+                )
+            )
+            if td.interrupt_response:
+                await self._interrupt("turn_detected")
+        elif isinstance(te, Pausing):
+            if td.create_response and not self.busy and self._spec is None:
+                self._speculate()
+        elif isinstance(te, Resumed):
+            await self._drop_speculation()
+        elif isinstance(te, SpeechStopped):
+            item_id = self._speech_item_id or new_id("item")
+            self._speech_item_id = None
+            await self._send(
+                event("input_audio_buffer.speech_stopped", audio_end_ms=te.audio_end_ms, item_id=item_id)
+            )
+            spec, self._spec = self._spec, None
+            respond = td.create_response and not self.busy
+            if not respond and spec is not None:
+                await _cancel_spec(spec)
+                spec = None
+            await self._commit(self.buffer.take(), item_id, respond=respond, spec=spec)
+
+    # --- committing and transcribing -------------------------------------------------------------
+
+    async def _commit(
+        self,
+        audio: np.ndarray,
+        item_id: str,
+        *,
+        respond: bool,
+        spec: Speculation | None = None,
+        force: bool = False,
+    ) -> None:
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        previous = self.conversation.add(item)
+        await self._send(event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous))
+        await self._send(event("conversation.item.added", previous_item_id=previous, item=item))
+        self._track(self._transcribe(item, audio, spec))
+        if respond:
+            self._start_response(spec=spec, skip_if_silent=not force)
+
+    def _track(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._transcribing.add(task)
+        task.add_done_callback(self._transcribing.discard)
+
+    async def _transcribe(self, item: dict[str, Any], audio: np.ndarray, spec: Speculation | None) -> None:
+        text: str | None = None
+        if spec is not None:
+            try:
+                assert spec.task is not None
+                await asyncio.shield(spec.task)
+                text = spec.transcript
+            except Exception:  # the speculation failed: transcribe again the ordinary way
+                text = None
+        content = item["content"][0]
+        try:
+            if text is None:
+                text = await self._stt(audio)
+        except Exception as exc:
+            log.exception("transcription failed")
+            await self._send(
+                event(
+                    "conversation.item.input_audio_transcription.failed",
+                    item_id=item["id"],
+                    content_index=0,
+                    error={"type": "server_error", "code": "transcription_failed", "message": str(exc)},
+                )
+            )
+            text = ""
+        else:
+            content["transcript"] = text
+            if self.config.transcription is not None:
+                await self._send(
+                    event(
+                        "conversation.item.input_audio_transcription.completed",
+                        item_id=item["id"],
+                        content_index=0,
+                        transcript=text,
+                        usage={"type": "duration", "seconds": round(len(audio) / 16_000, 3)},
+                    )
+                )
+        await self._send(event("conversation.item.done", item=item))
+        self._persist(Record("user", item["id"], text or "", {"audio_ms": len(audio) // 16}))
+
+    async def _stt(self, audio: np.ndarray) -> str:
+        if len(audio) < 1600:
+            return ""
+        return await asyncio.to_thread(self.engines.transcribe, audio)
+
+    # --- speculation -----------------------------------------------------------------------------
+
+    def _speculate(self) -> None:
+        if self._spec_stt is not None and not self._spec_stt.done():
+            return  # a dropped speculation's transcription still runs: do not stack another on the CPU
+        audio = self.buffer.peek().copy()
+        spec = Speculation()
+        spec.task = asyncio.ensure_future(self._run_speculation(spec, audio))
+        self._spec = spec
+
+    async def _run_speculation(self, spec: Speculation, audio: np.ndarray) -> None:
+        self._spec_stt = asyncio.ensure_future(self._stt(audio))  # not cancelled with the speculation
+        spec.transcript = await asyncio.shield(self._spec_stt)
+        if not spec.transcript:
+            return
+        messages = [
+            *self.conversation.to_messages(self.config.instructions, self.limits.max_history_items),
+            ChatMessage(role="user", content=spec.transcript),
+        ]
+        spec.response = self._new_response(self.config, messages, Gate(self._send, open_=False))
+        spec.response.start()
+
+    async def _drop_speculation(self) -> None:
+        spec, self._spec = self._spec, None
+        if spec is not None:
+            await _cancel_spec(spec)
+
+    # --- responses -------------------------------------------------------------------------------
+
+    def _new_response(self, config: SessionConfig, messages: list[ChatMessage], gate: Gate) -> Response:
+        tools = [*config.tools, *self.tools.definitions()]
+        return Response(
+            engines=self.engines,
+            config=config,
+            conversation=self.conversation,
+            messages=messages,
+            tools=list(tools),
+            gate=gate,
+            lead_ms=self.limits.output_lead_ms,
+        )
+
+    def _start_response(
+        self, *, overrides: Any = None, spec: Speculation | None = None, skip_if_silent: bool = False
+    ) -> None:
+        self._cancel_idle_timer()
+        self._respond_task = asyncio.ensure_future(self._respond(overrides, spec, skip_if_silent))
+
+    async def _respond(self, overrides: Any, spec: Speculation | None, skip_if_silent: bool) -> None:
+        try:
+            if self._transcribing:  # answer the user's words, so wait until they are known
+                await asyncio.wait(list(self._transcribing))
+        except asyncio.CancelledError:
+            if spec is not None:
+                await _cancel_spec(spec)
+            if not skip_if_silent:  # the client asked for this response: tell it how it ended
+                unstarted = self._new_response(self.config, [], Gate(self._send))
+                await unstarted.cancel_unstarted(self._interrupt_reason)
+            raise
+        last = _last_user_text(self.conversation)
+        if skip_if_silent and not last:
+            if spec is not None:
+                await _cancel_spec(spec)
+            return  # noise, not words: answering it would make the assistant talk to itself
+        if spec is not None and spec.response is not None and spec.transcript == last:
+            response = spec.response
+            self.response = response
+            await response.adopt()
+        else:
+            if spec is not None:
+                await _cancel_spec(spec)
+            config = _with_overrides(self.config, overrides)
+            messages = self.conversation.to_messages(config.instructions, self.limits.max_history_items)
+            response = self._new_response(config, messages, Gate(self._send))
+            self.response = response
+            response.start()
+        try:
+            outcome = await response.wait()
+        except asyncio.CancelledError:
+            outcome = await response.cancel("client_cancelled")
+        finally:
+            if self.response is response:
+                self.response = None
+        await self._after_response(outcome, response)
+
+    async def _interrupt(self, reason: str) -> None:
+        """Cancel the response now (barge-in, `response.cancel`), keeping in history only what was heard."""
+        self._interrupt_reason = reason
+        task = self._respond_task
+        if task is not None and not task.done():
+            await asyncio.sleep(0)  # a respond task created just now must reach its first await
+        response = self.response
+        if response is not None:
+            await response.cancel(reason)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _after_response(self, outcome: Outcome, response: Response) -> None:
+        if outcome.item_id is not None:
+            self._persist(
+                Record(
+                    "assistant",
+                    outcome.item_id,
+                    outcome.heard,
+                    {
+                        "generated": outcome.text,
+                        "interrupted": outcome.status == "cancelled",
+                        "reason": outcome.reason,
+                        "response_id": outcome.response_id,
+                        "status": outcome.status,
+                    },
+                )
+            )
+        for call in outcome.calls:
+            self._persist(
+                Record(
+                    "function_call", call["id"], "", {k: call[k] for k in ("name", "call_id", "arguments")}
+                )
+            )
+        server = server_tool_names(self.tools)
+        local = [c for c in outcome.calls if c["name"] in server]
+        if local and outcome.status == "completed":
+            self._spawn(self._run_server_tools(local))
+            return
+        td = self.config.turn_detection
+        if td is not None and td.idle_timeout_ms and outcome.status == "completed":
+            wait_s = (
+                max(0.0, response.playback.sent_ms - response.playback.played_ms()) + td.idle_timeout_ms
+            ) / 1000
+            self._idle_timer = asyncio.ensure_future(self._idle_timeout(wait_s))
+
+    async def _run_server_tools(self, calls: list[dict[str, Any]]) -> None:
+        for call in calls:
+            output = await self.tools.run(call["name"], call["arguments"])
+            item = {
+                "id": new_id("item"),
+                "object": "realtime.item",
+                "type": "function_call_output",
+                "status": "completed",
+                "call_id": call["call_id"],
+                "output": output,
+            }
+            previous = self.conversation.add(item)
+            await self._send(event("conversation.item.added", previous_item_id=previous, item=item))
+            await self._send(event("conversation.item.done", previous_item_id=previous, item=item))
+            self._persist_item(item)
+        if not self.busy:
+            self._start_response()
+
+    async def _idle_timeout(self, wait_s: float) -> None:
+        await asyncio.sleep(wait_s)
+        if self.busy or (self.detector is not None and self.detector.speaking):
+            return
+        end = self.buffer.end_ms
+        item_id = new_id("item")
+        await self._send(
+            event(
+                "input_audio_buffer.timeout_triggered", audio_start_ms=end, audio_end_ms=end, item_id=item_id
+            )
+        )
+        await self._commit(self.buffer.take(), item_id, respond=True, force=True)
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    # --- persistence -----------------------------------------------------------------------------
+
+    def _persist_item(self, item: dict[str, Any]) -> None:
+        kind = item["type"]
+        if kind == "message":
+            role = item.get("role")
+            self._persist(Record("user" if role != "assistant" else "assistant", item["id"], item_text(item)))
+        elif kind == "function_call":
+            self._persist(
+                Record(
+                    "function_call",
+                    item["id"],
+                    "",
+                    {k: item.get(k) for k in ("name", "call_id", "arguments")},
+                )
+            )
+        elif kind == "function_call_output":
+            self._persist(
+                Record(
+                    "function_call_output", item["id"], item.get("output", ""), {"call_id": item["call_id"]}
+                )
+            )
+
+    def _persist(self, record: Record) -> None:
+        async def write() -> None:
+            try:
+                await asyncio.to_thread(self.sink.upsert, record)
+            except Exception:  # storage trouble must not end a live conversation
+                log.exception("could not persist %s %s", record.kind, record.item_id)
+
+        self._spawn(write())
+
+
+async def _cancel_spec(spec: Speculation) -> None:
+    if spec.task is not None:
+        spec.task.cancel()
+        await asyncio.gather(spec.task, return_exceptions=True)
+    if spec.response is not None:
+        await spec.response.cancel("turn_detected")
+
+
+def _last_user_text(conversation: Conversation) -> str:
+    for item in reversed(list(conversation)):
+        if item.get("type") == "message" and item.get("role") == "user":
+            return item_text(item)
+        if item.get("type") == "function_call_output":
+            return item.get("output") or " "
+    return ""
+
+
+def _input_audio(item: dict[str, Any]) -> str | None:
+    for c in item.get("content") or []:
+        if c.get("type") == "input_audio" and c.get("audio"):
+            audio = c.pop("audio")
+            return str(audio)
+    return None
+
+
+def _with_overrides(config: SessionConfig, overrides: Any) -> SessionConfig:
+    """`response.create` may override instructions, modalities, tools and tool choice for one response."""
+    if overrides is None:
+        return config
+    changes: dict[str, Any] = {}
+    if overrides.instructions is not None:
+        changes["instructions"] = overrides.instructions
+    if overrides.output_modalities:
+        changes["output_modalities"] = tuple(overrides.output_modalities)
+    if overrides.max_output_tokens is not None:
+        changes["max_output_tokens"] = overrides.max_output_tokens
+    if overrides.tool_choice is not None:
+        choice = overrides.tool_choice
+        changes["tool_choice"] = choice if isinstance(choice, str) else choice.model_dump(exclude_none=True)
+    if overrides.tools is not None:
+        changes["tools"] = tuple(
+            {
+                "type": "function",
+                "name": t.name,
+                "description": t.description or "",
+                "parameters": t.parameters or {},
+            }
+            for t in overrides.tools
+            if getattr(t, "name", None)
+        )
+    return replace(config, **changes)

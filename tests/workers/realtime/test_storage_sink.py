@@ -1,0 +1,43 @@
+"""The conversation as stored: what the user said, what was heard of each reply, tool calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.realtime.persistence import Record
+from pipelines.storage.database import session_scope
+from pipelines.storage.migrate import upgrade
+from pipelines.storage.turns import get_conversation
+from workers.realtime.storage_sink import StorageSink
+
+
+def test_turns_record_heard_text_and_tools(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    sink = StorageSink(url)
+    conv_id = sink.open("sess_1", owner="key_abc", agent="Assistant")
+    sink.upsert(Record("user", "item_u1", "What is the weather?"))
+    sink.upsert(
+        Record("function_call", "item_f1", "", {"name": "get_weather", "call_id": "c1", "arguments": "{}"})
+    )
+    sink.upsert(Record("function_call_output", "item_o1", "sunny", {"call_id": "c1"}))
+    sink.upsert(
+        Record(
+            "assistant", "item_a1", "It is", {"generated": "It is sunny. Wear a hat.", "interrupted": True}
+        )
+    )
+    sink.upsert(
+        Record("assistant", "item_a1", "It", {"interrupted": True, "truncated": True})
+    )  # client truncate
+    sink.upsert(Record("user", "item_u1", "What is the weather?"))  # a repeat is a no-op
+    sink.upsert(Record("user", "item_u2", "Thanks"))
+    with session_scope(url) as db:
+        conv = get_conversation(db, conv_id, owner="key_abc")
+        turns = conv.turns
+        assert [t.transcript for t in turns] == ["What is the weather?", "Thanks"]
+        first = turns[0]
+        assert first.source == "realtime"
+        assert first.reply_text == "It is sunny. Wear a hat."
+        assert first.spoken_text == "It"
+        kinds = [e["type"] for e in first.events]
+        assert kinds == ["function_call", "function_call_output", "interruption"]

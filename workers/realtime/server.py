@@ -1,0 +1,235 @@
+"""`voicechain realtime --processes N`: N worker processes serving `WS /v1/realtime` on one port.
+
+Each process binds its own listening socket with `SO_REUSEPORT` and the kernel spreads new connections
+across them. We chose this over a parent that accepts and hands sockets down (uvicorn's `--workers`) for
+draining: a process told to stop closes *its own* listener, so the kernel sends new connections only to
+the others at once, while its live sessions go on; with one shared socket, a draining process would
+keep accepting connections only to refuse them.
+
+SIGTERM to the parent is forwarded to every child; a child then drains: it stops listening, marks itself
+draining in Redis, lets running sessions finish (up to `drain_timeout_s`), and exits. A second SIGTERM or
+SIGINT exits at once. A child that dies unexpectedly is restarted by the parent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from api.quotas import SessionLimiter
+from pipelines.realtime.engines import Engines, load_engines
+from pipelines.settings import Settings
+from workers.realtime.app import PoolLimits, PoolState, create_app
+from workers.realtime.auth import Authenticator, Principal
+
+log = logging.getLogger(__name__)
+
+
+def build_app(
+    settings: Settings, *, limits: PoolLimits | None = None, port: int | None = None, index: int = 0
+) -> Starlette:
+    """The app for one worker process, wired to the configured models, database and Redis."""
+    from api.keys import accepted_keys
+
+    redis = _redis(settings)
+    registration: dict[str, Any] = {}
+
+    async def engines() -> Engines:
+        return await asyncio.to_thread(load_engines, settings)
+
+    def sink_factory(principal: Principal) -> Any:
+        from workers.realtime.storage_sink import StorageSink
+
+        return StorageSink(
+            settings.resolved_database_url, conversation_id=principal.session.get("conversation_id")
+        )
+
+    async def on_startup(state: PoolState) -> None:
+        if redis is None:
+            return
+        from workers.realtime.registry import Registration, worker_id
+
+        reg = Registration(
+            redis,
+            state,
+            worker=worker_id(port or settings.realtime_port, index),
+            host=settings.host,
+            port=port or settings.realtime_port,
+        )
+        reg.start()
+        registration["reg"] = reg
+
+    async def on_shutdown(state: PoolState) -> None:
+        if "reg" in registration:
+            await registration["reg"].stop()
+
+    return create_app(
+        engines=engines,
+        authenticator=Authenticator(accepted_keys(settings), redis, key_lookup=_database_keys(settings)),
+        session_limiter=SessionLimiter(redis) if redis is not None else None,
+        limits=limits,
+        sink_factory=sink_factory,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+    )
+
+
+def _database_keys(settings: Settings) -> Callable[[str], Principal | None]:
+    """Database API keys with the `realtime` scope; the key id is the owner, as on the HTTP API."""
+    from pipelines.storage.api_keys import find_active
+    from pipelines.storage.database import session_scope
+
+    def lookup(token: str) -> Principal | None:
+        with session_scope(settings.resolved_database_url) as session:
+            row = find_active(session, token)
+            if row is None or "realtime" not in row.scopes:
+                return None
+            limit = row.max_realtime_sessions or settings.realtime_sessions_per_key
+            return Principal(owner=row.id, kind="api_key", max_sessions=limit or None)
+
+    return lookup
+
+
+def _redis(settings: Settings) -> Any:
+    if not settings.redis_url:
+        return None
+    import redis.asyncio as aioredis
+
+    return aioredis.from_url(settings.redis_url)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, except that the first SIGTERM drains live WebSocket sessions instead of closing them."""
+
+    def __init__(self, config: uvicorn.Config, state: PoolState) -> None:
+        super().__init__(config)
+        self.pool = state
+        self._drain_task: asyncio.Task[None] | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.pool.draining or (sig == signal.SIGINT and self.should_exit):
+            super().handle_exit(sig, frame)
+            self.force_exit = True
+            return
+        self.pool.draining = True
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()  # signals arrive outside the loop; drain is scheduled on it
+        await super().startup(sockets)
+
+    def _start_drain(self) -> None:
+        self.pool.changed.set()
+        self._drain_task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        for server in getattr(self, "servers", []):
+            server.close()  # stop listening; established connections are untouched
+        deadline = time.monotonic() + self.pool.limits.drain_timeout_s
+        while self.pool.live > 0 and time.monotonic() < deadline:
+            self.pool.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.pool.changed.wait(), 1.0)
+        log.info("drained (%d sessions left), exiting", self.pool.live)
+        self.should_exit = True
+
+
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_worker(settings: Settings, host: str, port: int, limits: PoolLimits, index: int = 0) -> None:
+    """One worker process: its own SO_REUSEPORT listener, its own models, draining on SIGTERM."""
+    app = build_app(settings, limits=limits, port=port, index=index)
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        ws_max_size=limits.max_message_bytes * 4,  # hard cap; above the soft limit an error event is sent
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
+    server = DrainingServer(config, app.state.pool)
+    server.run(sockets=[reuseport_socket(host, port)])
+
+
+def _child(
+    settings_data: dict[str, Any], host: str, port: int, limits_data: dict[str, Any], index: int
+) -> None:
+    from workers.realtime.app import SessionLimits
+
+    limits_data = dict(limits_data)
+    session = SessionLimits(**limits_data.pop("session"))
+    run_worker(Settings(**settings_data), host, port, PoolLimits(**limits_data, session=session), index)
+
+
+def serve(
+    settings: Settings,
+    processes: int = 1,
+    host: str | None = None,
+    port: int | None = None,
+    limits: PoolLimits | None = None,
+) -> None:
+    """Run the pool in the foreground until SIGTERM/SIGINT (what `voicechain realtime` calls)."""
+    host = host or settings.host
+    port = port or settings.realtime_port
+    limits = limits or PoolLimits()
+    if processes <= 1:
+        run_worker(settings, host, port, limits)
+        return
+    ctx = multiprocessing.get_context("spawn")  # models and thread pools must not cross a fork
+    args = (settings.model_dump(mode="json"), host, port, asdict(limits))
+    children: dict[int, multiprocessing.process.BaseProcess] = {}
+    stopping = False
+
+    def start(i: int) -> None:
+        proc = ctx.Process(target=_child, args=(*args, i), name=f"voicechain-realtime-{i}", daemon=False)
+        proc.start()
+        children[i] = proc
+
+    def stop(sig: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in children.values():
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM if sig != signal.SIGINT else signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for i in range(processes):
+        start(i)
+    while True:
+        for i, proc in list(children.items()):
+            if not proc.is_alive() and not stopping:
+                log.warning("realtime worker %d exited with %s; restarting", i, proc.exitcode)
+                start(i)
+        if stopping and not any(p.is_alive() for p in children.values()):
+            return
+        time.sleep(0.5)
+
+
+def app_from_env() -> Starlette:
+    """Zero-argument factory for `uvicorn --factory workers.realtime.server:app_from_env` (one process)."""
+    from pipelines.settings import get_settings
+
+    return build_app(get_settings())
