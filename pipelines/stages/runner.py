@@ -73,6 +73,8 @@ def _finish(ctx: StageContext, stage: str, turn_id: str, result: StageResult) ->
         run = stage_run(turn, stage)
         if run.status == StageStatus.SUCCEEDED:  # a concurrent duplicate finished first: keep its output
             return Outcome.SKIPPED
+        if turn.status in TurnStatus.FINAL:  # cancelled while this stage ran: keep nothing, stop the chain
+            return Outcome.STOP
         for name, value in result.turn_fields.items():
             setattr(turn, name, value)
         if "agent" in result.turn_fields:  # a handoff moves the conversation to the new agent for good
@@ -105,7 +107,7 @@ def _record_failure(ctx: StageContext, stage: str, turn_id: str, exc: BaseExcept
         now = utcnow()
         run.error, run.finished_at, run.duration_ms = message, now, elapsed_ms(run.started_at, now)
         run.status = StageStatus.FAILED if final else StageStatus.PENDING
-        if final:
+        if final and turn.status not in TurnStatus.FINAL:  # a cancelled turn stays cancelled
             turn.status, turn.error, turn.finished_at = TurnStatus.FAILED, f"{stage}: {message}", now
             JOBS_FINISHED.labels(TurnStatus.FAILED).inc()
 
