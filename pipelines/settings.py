@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     flower_port: int = 5555
     flower_user: str = "admin"
     flower_password: str | None = Field(None, description="Unset: `voicechain up` generates one.")
+    key_rate_limit_per_minute: int = Field(
+        600, description="Requests a minute per database API key without its own limit; 0: unlimited."
+    )
+    bootstrap_rate_limit_per_minute: int = Field(
+        0, description="Requests a minute per `api_keys` / generated key; 0: unlimited."
+    )
+    realtime_sessions_per_key: int = Field(
+        8, description="Realtime sessions one key may hold open at once (database keys); 0: unlimited."
+    )
     max_upload_bytes: int = Field(25 * 1024 * 1024, description="Uploads above this are refused (413).")
     max_audio_seconds: float = Field(600.0, description="Decoded audio longer than this is refused (422).")
 

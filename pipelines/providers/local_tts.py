@@ -50,15 +50,24 @@ class PiperTextToSpeech(TextToSpeech):
         *,
         threads: int = 0,
         volume: float = 1.0,
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
     ) -> None:
-        """piper peak-normalises every sentence; `volume` < 1 leaves headroom for a later resampler."""
+        """piper peak-normalises every sentence; `volume` < 1 leaves headroom for a later resampler.
+
+        piper adds random noise to the voice and its timing (`noise_scale`, `noise_w_scale`; None: the
+        voice's own values), so the same text never gives the same audio twice. 0 for both makes the
+        output repeatable, e.g. for tests and cached prompts.
+        """
         if model_path is None:
             model_path, bundled_config = voice_paths()
             config_path = config_path or bundled_config
         self.model_path = model_path
         self.config_path = config_path or Path(f"{model_path}.json")  # piper's own naming convention
         self._voice = _load_voice(self.model_path, self.config_path, threads)
-        self._syn_config = SynthesisConfig(volume=volume)
+        self._syn_config = SynthesisConfig(
+            volume=volume, noise_scale=noise_scale, noise_w_scale=noise_w_scale
+        )
         self.sample_rate = self._voice.config.sample_rate
 
     def _stream_impl(self, text: str) -> Iterator[np.ndarray]:

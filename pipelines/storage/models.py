@@ -185,3 +185,22 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     turn: Mapped[Turn] = relationship(back_populates="webhooks")
+
+
+class ApiKey(Base):
+    """A key of the HTTP API and the realtime pool. Only the SHA-256 of the key is stored: the key is
+    256 random bits, so a fast hash is enough and lookups stay a single indexed read. The key's id is the
+    *owner* of what it creates, so revoking and re-issuing a key does not hand its jobs to another."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("ak"))
+    name: Mapped[str] = mapped_column(String(128))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: Requests a minute through the API; null: the deployment's default.
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Realtime sessions open at once; null: the deployment's default.
+    max_realtime_sessions: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

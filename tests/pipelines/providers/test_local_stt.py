@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 
 import numpy as np
@@ -26,7 +27,8 @@ def test_transcribes_piper_speech(stt: SpeechToText, question_16k: np.ndarray) -
     transcript = stt.transcribe(question_16k)
     words = _words(transcript.text)
     assert "weather" in words
-    assert "paris" in words
+    # piper's synthesis is slightly random and Whisper tiny sometimes spells a name oddly ("Perris")
+    assert difflib.get_close_matches("paris", words, n=1, cutoff=0.6), words
     assert transcript.text == transcript.text.strip()
     assert transcript.language == "en"
     assert transcript.duration_s == pytest.approx(len(question_16k) / 16_000, abs=0.01)

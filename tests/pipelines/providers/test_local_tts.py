@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipelines.providers.base import TextToSpeech
-from pipelines.providers.local_tts import voice_paths
+from pipelines.providers.local_tts import PiperTextToSpeech, voice_paths
 
 pytestmark = pytest.mark.models
 
@@ -43,3 +43,9 @@ def test_synthesize_concatenates_the_sentences(tts: TextToSpeech) -> None:
 def test_empty_text_yields_nothing(tts: TextToSpeech, text: str) -> None:
     assert list(tts.stream(text)) == []
     assert tts.synthesize(text).duration_s == 0.0
+
+
+def test_without_noise_the_voice_is_repeatable() -> None:
+    steady = PiperTextToSpeech(noise_scale=0.0, noise_w_scale=0.0)
+    first, again = steady.synthesize("Good morning."), steady.synthesize("Good morning.")
+    np.testing.assert_array_equal(first.samples, again.samples)

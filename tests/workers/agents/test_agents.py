@@ -90,7 +90,7 @@ def test_turn_two_depends_on_turn_one(agent_stack: Stack, speech) -> None:
 
 def test_handoff_sticks_for_the_next_turn(agent_stack: Stack, speech) -> None:
     with agent_stack.client() as client:
-        first = wait_done(client, submit(client, speech.wav("I want a refund."))["id"])
+        first = wait_done(client, submit(client, speech.wav("Please connect me to customer support."))["id"])
         assert first["status"] == "succeeded" and first["agent"] == "Support", first
         assert [e["type"] for e in first["events"]] == ["handoff"]
         assert first["events"][0]["from"] == "Assistant" and first["events"][0]["to"] == "Support"
