@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from api.deps import required_scope
 from pipelines.storage.api_keys import create_key, hash_key, revoke_key
 from pipelines.storage.database import session_scope
 from pipelines.storage.models import ApiKey
@@ -34,7 +35,7 @@ def v1_routes(stack: Stack) -> list[tuple[str, str, str]]:
     for path, operations in schema["paths"].items():
         if not path.startswith("/v1/"):
             continue
-        scope = "audio" if path.startswith("/v1/audio") else "jobs"
+        scope = required_scope(path)
         for method in operations:
             concrete = path.replace("{job_id}", "job_x").replace("{conversation_id}", "c")
             routes.append((method.upper(), concrete, scope))
@@ -50,7 +51,12 @@ def test_keys_are_stored_hashed(stack: Stack) -> None:
 
 def test_every_route_refuses_missing_wrong_revoked_and_out_of_scope_keys(stack: Stack) -> None:
     revoked = new_key(stack, "jobs", "audio", "realtime", "admin", revoked=True)
-    only = {"jobs": new_key(stack, "audio", "realtime"), "audio": new_key(stack, "jobs", "realtime")}
+    only = {
+        "jobs": new_key(stack, "audio", "realtime"),
+        "audio": new_key(stack, "jobs", "realtime"),
+        "realtime": new_key(stack, "jobs", "audio"),
+        "admin": new_key(stack, "jobs", "audio", "realtime"),
+    }
     routes = v1_routes(stack)
     assert len(routes) >= 8, routes
     with httpx.Client(base_url=stack.base_url, timeout=30) as client:
