@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis
 
@@ -24,11 +24,24 @@ log = logging.getLogger(__name__)
 LOCK_KEY = "voicechain:sweeper:lock"
 
 
-def _looks_lost(settings: Settings, run_status: str, started_age_s: float | None, queue_depth: int) -> bool:
-    if run_status == StageStatus.RUNNING:
-        # a running stage is killed at the hard time limit; past it plus a margin, its worker is gone
-        return started_age_s is None or started_age_s > settings.task_time_limit_s + 30
-    # pending: if its queue is empty, nothing is waiting in line for it, so the message is gone
+def looks_lost(
+    settings: Settings,
+    *,
+    status: str,
+    started_at: datetime | None,
+    last_published: datetime,
+    queue_depth: int,
+    now: datetime,
+) -> bool:
+    """Whether the stage's message is probably gone, so that re-sending it is worth a duplicate.
+
+    A running stage whose attempt began after the last publish is lost only once it has outlived
+    the hard time limit (its worker died holding it). Once it has been re-sent, or while pending,
+    it is lost only if nothing waits in its queue; otherwise the copy we sent is still in line,
+    and sending another every sweep would only pile up duplicates behind it.
+    """
+    if status == StageStatus.RUNNING and started_at is not None and started_at >= last_published:
+        return (now - started_at).total_seconds() > settings.task_time_limit_s + 30
     return queue_depth == 0
 
 
@@ -44,9 +57,15 @@ def sweep_once(settings: Settings, broker: redis.Redis) -> list[str]:
             if stage is None:
                 continue
             run = stage_run(turn, stage)
-            started_age = (now - run.started_at).total_seconds() if run.started_at else None
-            depth = int(broker.llen(stage))  # type: ignore[arg-type]
-            if _looks_lost(settings, run.status, started_age, depth):
+            lost = looks_lost(
+                settings,
+                status=run.status,
+                started_at=run.started_at,
+                last_published=turn.enqueued_at or turn.created_at,
+                queue_depth=int(broker.llen(stage)),  # type: ignore[arg-type]
+                now=now,
+            )
+            if lost:
                 resent.append((turn.id, stage))
     for turn_id, stage in resent:
         log.warning("re-sending stalled turn %s from stage %s", turn_id, stage)
