@@ -1,7 +1,7 @@
 """The four stage tasks. Each carries only a turn id; the stage reads and writes the database.
 
 Retry policy, stated where the tasks are defined: transient errors (provider timeouts, 429/5xx,
-a database blip) retry up to `stage_max_retries` times with exponential backoff and jitter; anything
+a database blip, the soft time limit) retry up to `stage_max_retries` times with exponential backoff and jitter; anything
 else fails the turn at once with a readable error, and is not retried.
 """
 
@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
 from pipelines.settings import STAGES, get_settings
@@ -38,7 +39,13 @@ def _run(task: Task, stage: str, turn_id: str) -> str:
     last = task.request.retries >= task.max_retries
     try:
         outcome = run_stage(
-            stage_context(), stage, turn_id, worker=task.request.hostname or "?", last_attempt=last
+            stage_context(),
+            stage,
+            turn_id,
+            worker=task.request.hostname or "?",
+            last_attempt=last,
+            # an overrun under load is worth another attempt; only the last one fails the turn
+            also_transient=(SoftTimeLimitExceeded,),
         )
     except RetryableStageError as exc:
         raise task.retry(exc=exc, countdown=backoff_s(task.request.retries)) from exc

@@ -113,9 +113,18 @@ def _record_failure(ctx: StageContext, stage: str, turn_id: str, exc: BaseExcept
 
 
 def run_stage(
-    ctx: StageContext, stage: str, turn_id: str, *, worker: str = "local", last_attempt: bool = True
+    ctx: StageContext,
+    stage: str,
+    turn_id: str,
+    *,
+    worker: str = "local",
+    last_attempt: bool = True,
+    also_transient: tuple[type[BaseException], ...] = (),
 ) -> Outcome:
-    """Run `stage` for `turn_id` once. Raises RetryableStageError or FailedStageError on failure."""
+    """Run `stage` for `turn_id` once. Raises RetryableStageError or FailedStageError on failure.
+
+    `also_transient` lets the caller add its own retryable errors (the queue's soft time limit)
+    without this module knowing the queue."""
     early = _begin(ctx, stage, turn_id, worker)
     if early is not None:
         return early
@@ -123,7 +132,7 @@ def run_stage(
     try:
         result = STAGE_FUNCTIONS[stage](ctx, turn_id)
     except Exception as exc:
-        final = last_attempt or not is_transient(exc)
+        final = last_attempt or not (is_transient(exc) or isinstance(exc, also_transient))
         _record_failure(ctx, stage, turn_id, exc, final=final)
         STAGE_ERRORS.labels(stage, "failed" if final else "retry").inc()
         STAGE_SECONDS.labels(stage, "unknown", "error").observe(time.perf_counter() - started)
