@@ -11,9 +11,9 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from api.keys import accepted_keys, match, owner_of
-from api.quotas import RateLimiter
 from pipelines.agents.registry import AgentRegistry, load_agents
+from pipelines.bootstrap_keys import accepted_keys, match, owner_of
+from pipelines.quotas import RateLimiter
 from pipelines.settings import Settings
 from pipelines.storage.api_keys import KEY_PREFIX, SCOPES, find_active
 from pipelines.storage.artifacts import ArtifactStore

@@ -1,8 +1,8 @@
 """The four stage tasks. Each carries only a turn id; the stage reads and writes the database.
 
 Retry policy, stated where the tasks are defined: transient errors (provider timeouts, 429/5xx,
-a database blip, the soft time limit) retry up to `stage_max_retries` times with exponential backoff and jitter; anything
-else fails the turn at once with a readable error, and is not retried.
+a database blip, the soft time limit) retry up to `stage_max_retries` times with exponential
+backoff and jitter; anything else fails the turn at once with a readable error, and is not retried.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from api.cli import embedded_redis
 from api.cli.keys import app as keys_app
 from api.cli.stack import Supervisor, python_module
 from api.cli.submit import SubmitError, download_audio, follow, post_job, summary
-from api.keys import ensure_generated_key, generated_key_path
+from pipelines.bootstrap_keys import ensure_generated_key, generated_key_path
 from pipelines.settings import QUEUES, Settings, get_settings
 
 app = typer.Typer(help="VoiceChain: distributed voice agents.", no_args_is_help=True, add_completion=False)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from api.keys import owner_of
+from pipelines.bootstrap_keys import owner_of
 from tests.conftest import API_KEY, Stack
 from workers.realtime.auth import consume_client_secret
 

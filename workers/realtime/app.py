@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from api.quotas import SessionLimiter
+from pipelines.quotas import SessionLimiter
 from pipelines.realtime.config import SessionConfig, apply_update
 from pipelines.realtime.engines import Engines
 from pipelines.realtime.persistence import ConversationSink, MemorySink

@@ -24,7 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from api.keys import owner_of  # one owner rule for the API and the pool: conversations stay readable
+from pipelines.bootstrap_keys import (
+    owner_of,  # one owner rule for the API and the pool: conversations stay readable
+)
 
 SECRET_PREFIX = "ek_"
 KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."

@@ -29,7 +29,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from api.quotas import SessionLimiter
+from pipelines.quotas import SessionLimiter
 from pipelines.realtime.engines import Engines, load_engines
 from pipelines.settings import Settings
 from workers.realtime.app import PoolLimits, PoolState, create_app
@@ -42,7 +42,7 @@ def build_app(
     settings: Settings, *, limits: PoolLimits | None = None, port: int | None = None, index: int = 0
 ) -> Starlette:
     """The app for one worker process, wired to the configured models, database and Redis."""
-    from api.keys import accepted_keys
+    from pipelines.bootstrap_keys import accepted_keys
 
     redis = _redis(settings)
     registration: dict[str, Any] = {}

@@ -1,4 +1,7 @@
-"""API keys for the HTTP API: from settings, or one generated into the data directory for `voicechain up`.
+"""Bootstrap API keys: from settings, or one generated into the data directory for `voicechain up`.
+
+The HTTP API and the realtime pool both accept them (with every scope); keys made with
+`voicechain keys create` live hashed in the database instead (`pipelines.storage.api_keys`).
 
 A key is never stored or logged as-is past this module: requests are attributed to an *owner*, a short
 hash of the key, and every job and conversation is scoped to its owner.
