@@ -175,7 +175,7 @@ class Settings(BaseSettings):
     )
     metrics_addr: str = Field("0.0.0.0", description="Interface of the worker/realtime metrics port.")
     realtime_metrics_port: int | None = Field(
-        None, description="Serve the realtime pool's merged metrics on this port; unset: off."
+        None, description="Realtime process i serves /metrics on this port + i; unset: off."
     )
     otlp_endpoint: str | None = Field(
         None, description="OTLP/HTTP collector (http://host:4318); set: trace jobs across API and stages."

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from pipelines.observability.metrics import realtime_session
 from pipelines.quotas import SessionLimiter
 from pipelines.realtime.config import SessionConfig, apply_update
 from pipelines.realtime.engines import Engines
@@ -31,6 +32,7 @@ from pipelines.realtime.protocol import ProtocolError, error_event
 from pipelines.realtime.session import RealtimeSession, SessionLimits
 from pipelines.realtime.tools import ToolRunner
 from workers.realtime.auth import REALTIME_SUBPROTOCOL, Authenticator, Principal, credential
+from workers.realtime.session_metrics import SessionMetrics
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,8 @@ def create_app(
             state.changed.set()
             try:
                 sink = sink_factory(principal) if sink_factory else MemorySink()
-                await _run_session(ws, loaded["engines"], state.limits, principal, sink, tools)
+                with realtime_session():  # the live-sessions gauge
+                    await _run_session(ws, loaded["engines"], state.limits, principal, sink, tools)
             finally:
                 state.live -= 1
                 state.changed.set()
@@ -181,10 +184,12 @@ async def _run_session(
 ) -> None:
     send_lock = asyncio.Lock()
     closed = False
+    metrics = SessionMetrics()
 
     async def emit(data: dict[str, Any]) -> None:
         if closed:
             return
+        metrics.observe(data)
         text = json.dumps(data)
         async with send_lock:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):

@@ -158,8 +158,13 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 
 
 def run_worker(settings: Settings, host: str, port: int, limits: PoolLimits, index: int = 0) -> None:
-    """One worker process: its own SO_REUSEPORT listener, its own models, draining on SIGTERM."""
+    """One worker process: its own SO_REUSEPORT listener, its own models, draining on SIGTERM.
+    With a metrics port set, process i serves its own `/metrics` on that port + i."""
     app = build_app(settings, limits=limits, port=port, index=index)
+    if settings.realtime_metrics_port:
+        from pipelines.observability.metrics import serve_metrics
+
+        serve_metrics(settings.realtime_metrics_port + index, addr=settings.metrics_addr)
     config = uvicorn.Config(
         app,
         lifespan="on",
