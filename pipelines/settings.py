@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # mix OpenAI with self-hosted servers (vLLM, Ollama, llama.cpp server, speaches) stage by stage.
     stt_openai_base_url: str | None = None
     stt_openai_api_key: str | None = None
+    llm_openai_api: Literal["chat_completions", "responses"] = Field(
+        "chat_completions", description="Agent model API for provider openai; compatible servers speak chat."
+    )
     llm_openai_base_url: str | None = None
     llm_openai_api_key: str | None = None
     tts_openai_base_url: str | None = None

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from pipelines.providers.local_llm import gguf_path
 from pipelines.settings import QUEUES, Settings
 from pipelines.storage.migrate import upgrade
 from tests.services import (
+    LLAMA_SERVER_KEY,
     Processes,
     RedisServer,
     api_command,
@@ -105,6 +109,29 @@ def stack(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         yield Stack(stack_settings, processes, base_url)
     finally:
         processes.stop_all()
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server with the bundled GGUF: a real local stand-in for OpenAI."""
+    try:
+        import llama_cpp.server.app  # noqa: F401  (the [server] extra's dependencies)
+    except ImportError as exc:
+        unavailable(f"llama-cpp-python[server] is not installed: {exc}")
+    port = free_port()
+    log = (tmp_path_factory.mktemp("llama") / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--model_alias", "smollm2",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
+         "--api_key", LLAMA_SERVER_KEY],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/docs", timeout_s=60)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(20)
 
 
 @pytest.fixture(scope="session")

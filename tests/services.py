@@ -24,6 +24,8 @@ import pytest
 from api.cli.embedded_redis import free_port, redis_server_binary, wait_until_listening
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: The key the test llama.cpp server (an OpenAI-compatible chat server) requires.
+LLAMA_SERVER_KEY = "llama-test-key"
 PG_ADMIN_URL = os.environ.get("VOICECHAIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -81,10 +81,14 @@ class SdkResponder:
     provider: ModelProvider
     tracing: bool = False
     max_turns: int = MAX_TURNS
+    #: Overrides every agent's own `model`: the deployment, not the definition, decides which model runs.
+    model: str | None = None
     _config: RunConfig = field(init=False)
 
     def __post_init__(self) -> None:
-        self._config = RunConfig(model_provider=self.provider, tracing_disabled=not self.tracing)
+        self._config = RunConfig(
+            model_provider=self.provider, model=self.model, tracing_disabled=not self.tracing
+        )
 
     def respond(self, agent: Agent[Any], history: list[HistoryEntry], user_text: str) -> AgentReply:
         if not user_text.strip():

@@ -56,9 +56,20 @@ class StageContext:
 
     @cached_property
     def responder(self) -> Responder:
-        """The Agents SDK Runner over the chat model; with the local model, tools are chosen by routes."""
+        """The Agents SDK Runner: with provider `openai` over the SDK's OpenAI models (the model picks
+        tools); with the local model, over a wrapper where declared routes pick them."""
         from pipelines.agents.local_model import LocalModelProvider, RoutedLocalModel
         from pipelines.agents.sdk import SdkResponder
+
+        if self.settings.llm_provider == "openai":
+            from pipelines.agents.openai_models import OpenAIAgentModels
+
+            base_url, api_key = self.settings.openai_endpoint("llm")
+            models = OpenAIAgentModels(
+                base_url, api_key, self.settings.llm_model, api=self.settings.llm_openai_api,
+                timeout_s=self.settings.openai_timeout_s, max_attempts=self.settings.openai_max_attempts,
+            )  # fmt: skip
+            return SdkResponder(models, tracing=self.settings.agents_tracing, model=self.settings.llm_model)
 
         options = GenerationOptions(
             max_tokens=self.settings.llm_max_tokens,
