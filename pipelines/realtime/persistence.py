@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-RecordKind = Literal["user", "assistant", "function_call", "function_call_output"]
+RecordKind = Literal["user", "assistant", "function_call", "function_call_output", "agent"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,8 @@ class Record:
     item_id: str
     text: str = ""
     #: assistant: `generated` (the full reply), `interrupted`, `response_id`, `status`; function calls:
-    #: `name`, `call_id`, `arguments`; outputs: `call_id`.
+    #: `name`, `call_id`, `arguments`; outputs: `call_id`; agent (a handoff; `text` is the new agent's
+    #: name): `from`, `to`.
     data: dict[str, Any] = field(default_factory=dict)
 
 

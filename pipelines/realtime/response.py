@@ -24,7 +24,7 @@ from pipelines.realtime.conversation import Conversation, Spoken, heard_text
 from pipelines.realtime.engines import Engines, stream_in_thread
 from pipelines.realtime.gate import Gate
 from pipelines.realtime.protocol import event, new_id
-from pipelines.realtime.tools import tool_schemas
+from pipelines.realtime.tools import Plan, tool_schemas
 from pipelines.text.sentences import SentenceSplitter, split_sentences
 
 CHUNK_MS = 100  # size of one output audio delta
@@ -69,11 +69,13 @@ class Response:
         tools: list[dict[str, Any]],
         gate: Gate,
         lead_ms: float = 1000.0,
+        plan: Plan | None = None,
     ) -> None:
         self.id = new_id("resp")
         self.engines, self.config, self.conversation = engines, config, conversation
         self.messages, self.tools, self.gate = messages, tools, gate
         self.lead_ms = lead_ms
+        self.plan = plan  # decided by the session's agent (server tools): call tools or say a sentence
         self.stop = threading.Event()
         self.playback = Playback()
         self.spoken: list[Spoken] = []
@@ -163,7 +165,15 @@ class Response:
             return await self._finish("cancelled", self._cancel_reason)
         message: _MessageOut | None = None
         try:
-            if self.tools and self.config.tool_choice != "none":
+            if self.plan is not None and self.plan.calls:
+                self._closing = True
+                await self._function_calls(ChatResult(text="", tool_calls=self.plan.calls))
+                return await self._finish("completed", None)
+            if self.plan is not None and self.plan.say is not None:
+                message = _MessageOut(self)
+                await message.begin()
+                await message.speak_text(self.plan.say)
+            elif self.tools and self.config.tool_choice != "none":
                 result = await asyncio.to_thread(
                     self.engines.complete,
                     self.messages,

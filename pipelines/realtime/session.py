@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from pipelines.providers.base import ChatMessage
 from pipelines.realtime.audio import InputDecoder, decode_b64
-from pipelines.realtime.config import SessionConfig, apply_update
+from pipelines.realtime.config import DEFAULT_INSTRUCTIONS, SessionConfig, apply_update
 from pipelines.realtime.conversation import Conversation, item_text
 from pipelines.realtime.engines import Engines
 from pipelines.realtime.gate import Gate
@@ -25,7 +25,7 @@ from pipelines.realtime.input_buffer import AudioBuffer
 from pipelines.realtime.persistence import ConversationSink, MemorySink, Record
 from pipelines.realtime.protocol import ProtocolError, error_event, event, new_id, parse_client_event
 from pipelines.realtime.response import Outcome, Response
-from pipelines.realtime.tools import NoTools, ToolRunner, server_tool_names
+from pipelines.realtime.tools import AgentRunner, NoTools, ToolRunner, server_tool_names
 from pipelines.realtime.turns import Pausing, Resumed, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,10 @@ class RealtimeSession:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self, *, owner: str = "realtime", agent: str = "Assistant") -> None:
+        if isinstance(self.tools, AgentRunner):  # the agent's instructions, unless a preset gave others
+            agent = self.tools.agent_name
+            if self.config.instructions == DEFAULT_INSTRUCTIONS and self.tools.instructions:
+                self.config = replace(self.config, instructions=self.tools.instructions)
         self.conversation_id = await asyncio.to_thread(self.sink.open, self.id, owner=owner, agent=agent)
         await self._send(event("session.created", session=self.config.to_dict(self.id)))
 
@@ -378,7 +382,10 @@ class RealtimeSession:
     # --- responses -------------------------------------------------------------------------------
 
     def _new_response(self, config: SessionConfig, messages: list[ChatMessage], gate: Gate) -> Response:
-        tools = [*config.tools, *self.tools.definitions()]
+        # an agent's tools are called when its routes say so (`Plan`); the model is never offered them
+        agent = self.tools if isinstance(self.tools, AgentRunner) else None
+        tools = [*config.tools] if agent else [*config.tools, *self.tools.definitions()]
+        plan = agent.plan(messages) if agent and config.tool_choice != "none" else None
         return Response(
             engines=self.engines,
             config=config,
@@ -387,6 +394,7 @@ class RealtimeSession:
             tools=list(tools),
             gate=gate,
             lead_ms=self.limits.output_lead_ms,
+            plan=plan,
         )
 
     def _start_response(
@@ -480,6 +488,7 @@ class RealtimeSession:
             self._idle_timer = asyncio.ensure_future(self._idle_timeout(wait_s))
 
     async def _run_server_tools(self, calls: list[dict[str, Any]]) -> None:
+        agent = self.tools.agent_name if isinstance(self.tools, AgentRunner) else None
         for call in calls:
             output = await self.tools.run(call["name"], call["arguments"])
             item = {
@@ -494,8 +503,18 @@ class RealtimeSession:
             await self._send(event("conversation.item.added", previous_item_id=previous, item=item))
             await self._send(event("conversation.item.done", previous_item_id=previous, item=item))
             self._persist_item(item)
+        if isinstance(self.tools, AgentRunner) and self.tools.agent_name != agent:
+            await self._agent_switched(agent, self.tools)
         if not self.busy:
             self._start_response()
+
+    async def _agent_switched(self, old: str | None, runner: AgentRunner) -> None:
+        """A handoff: later replies use the new agent's instructions; the client and the store are told."""
+        self.config = replace(self.config, instructions=runner.instructions or self.config.instructions)
+        self._persist(
+            Record("agent", new_id("item"), runner.agent_name, {"from": old, "to": runner.agent_name})
+        )
+        await self._send(event("session.updated", session=self.config.to_dict(self.id)))
 
     async def _idle_timeout(self, wait_s: float) -> None:
         await asyncio.sleep(wait_s)

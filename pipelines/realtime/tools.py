@@ -9,7 +9,10 @@ run by the server and the response continues on its own, as the Agents SDK does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from pipelines.providers.base import ChatMessage, ToolCall
 
 
 class ToolRunner(Protocol):
@@ -19,6 +22,31 @@ class ToolRunner(Protocol):
 
     async def run(self, name: str, arguments: str) -> str:
         """Run tool `name` with JSON `arguments`; return its output as text (errors included, as text)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a response does instead of asking the model: call these tools, or say this sentence."""
+
+    calls: tuple[ToolCall, ...] = ()
+    say: str | None = None
+
+
+@runtime_checkable
+class AgentRunner(ToolRunner, Protocol):
+    """Server-side tools that belong to an agent (`pipelines.realtime.agent_tools`): the runner decides
+    from the words when a tool or handoff is called (the small local model cannot), and a handoff
+    changes the session's current agent."""
+
+    @property
+    def agent_name(self) -> str: ...
+
+    @property
+    def instructions(self) -> str: ...
+
+    def plan(self, messages: Sequence[ChatMessage]) -> Plan | None:
+        """The decision for a response over `messages`; None lets the model reply."""
         ...
 
 

@@ -76,12 +76,14 @@ def create_app(
     authenticator: Authenticator,
     limits: PoolLimits | None = None,
     sink_factory: SinkFactory | None = None,
-    tools: ToolRunner | None = None,
+    tools: ToolRunner | Callable[[], ToolRunner] | None = None,
     on_startup: Callable[[PoolState], Awaitable[None]] | None = None,
     on_shutdown: Callable[[PoolState], Awaitable[None]] | None = None,
     session_limiter: SessionLimiter | None = None,
 ) -> Starlette:
-    """Build the worker app. `engines` loads the models once (at startup, before the first session)."""
+    """Build the worker app. `engines` loads the models once (at startup, before the first session).
+    `tools` is one server-side `ToolRunner` for all sessions, or a factory called once per session (a
+    runner with per-session state, such as the current agent of `AgentTools`)."""
     state = PoolState(limits or PoolLimits())
     loaded: dict[str, Engines] = {}
 
@@ -129,7 +131,8 @@ def create_app(
             try:
                 sink = sink_factory(principal) if sink_factory else MemorySink()
                 with realtime_session():  # the live-sessions gauge
-                    await _run_session(ws, loaded["engines"], state.limits, principal, sink, tools)
+                    runner = tools() if callable(tools) else tools
+                    await _run_session(ws, loaded["engines"], state.limits, principal, sink, runner)
             finally:
                 state.live -= 1
                 state.changed.set()

@@ -42,9 +42,12 @@ def build_app(
     settings: Settings, *, limits: PoolLimits | None = None, port: int | None = None, index: int = 0
 ) -> Starlette:
     """The app for one worker process, wired to the configured models, database and Redis."""
+    from pipelines.agents.registry import load_agents
     from pipelines.bootstrap_keys import accepted_keys
+    from pipelines.realtime.agent_tools import AgentTools
 
     redis = _redis(settings)
+    agents = load_agents(settings.agents, default=settings.default_agent)  # a bad setting fails at start
     registration: dict[str, Any] = {}
 
     async def engines() -> Engines:
@@ -82,6 +85,7 @@ def build_app(
         session_limiter=SessionLimiter(redis) if redis is not None else None,
         limits=limits,
         sink_factory=sink_factory,
+        tools=lambda: AgentTools(agents),  # each session starts with the default agent
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )

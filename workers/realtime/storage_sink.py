@@ -2,7 +2,8 @@
 
 Each user utterance becomes a `Turn` (`source="realtime"`, no stages): `transcript` is what the user said,
 `reply_text` what the model generated, `spoken_text` what the user actually heard (shorter after a
-barge-in), and `events` holds tool calls, tool results and interruptions. Writes are idempotent upserts
+barge-in), and `events` holds tool calls, tool results, handoffs and interruptions. A handoff (an
+`agent` record) also sets the conversation's agent, as the chained path does. Writes are idempotent upserts
 keyed by realtime item id (`Turn.idempotency_key = "rt:<item id>"`, event `item_id`s).
 """
 
@@ -42,7 +43,15 @@ class StorageSink:
                 turn.transcript = record.text
                 self._turn_id = turn.id
             else:
+                if record.kind == "agent":  # a handoff: this and later turns belong to the new agent
+                    self.agent = record.text
+                    conv = open_conversation(
+                        db, owner=self.owner, agent=self.agent, conversation_id=self.conversation_id
+                    )
+                    conv.agent = self.agent
                 turn = self._current_turn(db)
+                if record.kind == "agent":
+                    turn.agent = self.agent
                 if record.kind == "assistant":
                     if record.data.get("generated") is not None:
                         turn.reply_text = record.data["generated"]

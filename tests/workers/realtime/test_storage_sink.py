@@ -41,3 +41,25 @@ def test_turns_record_heard_text_and_tools(tmp_path: Path) -> None:
         assert first.spoken_text == "It"
         kinds = [e["type"] for e in first.events]
         assert kinds == ["function_call", "function_call_output", "interruption"]
+
+
+def test_handoff_record_sets_the_conversation_agent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    sink = StorageSink(url)
+    conv_id = sink.open("sess_1", owner="key_abc", agent="Assistant")
+    sink.upsert(Record("user", "item_u1", "Please connect me to customer support."))
+    sink.upsert(Record("agent", "item_h1", "Support", {"from": "Assistant", "to": "Support"}))
+    sink.upsert(Record("user", "item_u2", "Where is my order?"))
+    with session_scope(url) as db:
+        conv = get_conversation(db, conv_id, owner="key_abc")
+        assert conv.agent == "Support"
+        first, second = conv.turns
+        assert first.agent == "Support" and second.agent == "Support"
+        assert first.events[-1] == {
+            "item_id": "item_h1",
+            "type": "agent",
+            "text": "Support",
+            "from": "Assistant",
+            "to": "Support",
+        }
