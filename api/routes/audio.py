@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 import redis.asyncio as aioredis
@@ -20,10 +19,10 @@ from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
-from starlette.datastructures import UploadFile
 
 from api.deps import PrincipalDep, SettingsDep
 from api.errors import ApiError, error_body
+from api.uploads import read_audio_upload
 from pipelines.audio.stream_encoder import CONTENT_TYPES, UnsupportedFormat, check_format
 from pipelines.audio.validation import inspect_audio
 from pipelines.settings import Settings
@@ -43,7 +42,6 @@ from workers.celery_app import app as celery_app
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 
 TRANSCRIPTION_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
-MULTIPART_SLACK = 64 * 1024
 MAX_SPEECH_CHARS = 4096
 ACCEPTED_PART_TYPES = ("audio/", "video/", "application/ogg", "application/octet-stream")
 
@@ -153,30 +151,16 @@ TRANSCRIPTION_SCHEMA = {
 
 
 async def _read_form(request: Request, settings: Settings) -> tuple[bytes, dict[str, Any]]:
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise ApiError(415, "send multipart/form-data with a 'file' part", code="unsupported_media_type")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_SLACK:
-        raise ApiError(413, f"upload larger than {settings.max_upload_bytes} bytes", code="too_large")
-    form = await request.form(max_files=1, max_fields=32, max_part_size=64 * 1024)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ParamError(400, "missing the 'file' part with the audio", code="missing_file", param="file")
-    part_type = (upload.content_type or "application/octet-stream").lower()
-    if not part_type.startswith(ACCEPTED_PART_TYPES):
-        raise ApiError(
-            415, f"file part has content type {part_type!r}; expected audio/*", code="unsupported_media_type"
-        )
-    data = await upload.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise ApiError(413, f"upload larger than {settings.max_upload_bytes} bytes", code="too_large")
-    fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+    missing = ParamError(400, "missing the 'file' part with the audio", code="missing_file", param="file")
+    upload = await read_audio_upload(
+        request, settings, accepted_part_types=ACCEPTED_PART_TYPES, max_fields=32, missing_file=missing
+    )
+    fields: dict[str, Any] = {k: v for k, v in upload.form.items() if isinstance(v, str)}
     fields["timestamp_granularities"] = [
-        v for k in ("timestamp_granularities[]", "timestamp_granularities") for v in form.getlist(k)
+        v for k in ("timestamp_granularities[]", "timestamp_granularities") for v in upload.form.getlist(k)
     ]
-    fields["filename"] = PurePath(upload.filename or "upload").name
-    return data, fields
+    fields["filename"] = upload.filename
+    return upload.data, fields
 
 
 def _truthy(value: str | None) -> bool:

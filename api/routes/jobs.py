@@ -10,11 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
 
 from api.deps import AgentsDep, PrincipalDep, SessionDep, SettingsDep, StoreDep
 from api.errors import ApiError
 from api.schemas import JobDocument
+from api.uploads import read_audio_upload
 from pipelines.agents.registry import UnknownAgent
 from pipelines.audio.encode import CONTENT_TYPES, encode
 from pipelines.audio.validation import AudioInfo, inspect_audio
@@ -32,8 +32,6 @@ from workers.dispatch import publish
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-#: The multipart body also carries boundaries and small fields; allow that much beyond the file cap.
-MULTIPART_SLACK = 64 * 1024
 ACCEPTED_PART_TYPES = ("audio/", "video/ogg", "application/ogg", "application/octet-stream")
 
 UPLOAD_SCHEMA = {
@@ -78,35 +76,17 @@ def _callback_url(value: object, settings: Settings) -> str | None:
 async def _read_upload(
     request: Request, settings: Settings
 ) -> tuple[bytes, str, str | None, str | None, str | None]:
-    """Parse the multipart body with bounded sizes; returns (bytes, filename, conversation_id, agent,
-    callback_url)."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise ApiError(
-            415, "send the audio as multipart/form-data with a 'file' part", code="unsupported_media_type"
-        )
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_SLACK:
-        raise ApiError(413, f"upload larger than {settings.max_upload_bytes} bytes", code="too_large")
-    form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ApiError(422, "missing the 'file' part with the audio", code="missing_file")
-    part_type = (upload.content_type or "application/octet-stream").lower()
-    if not part_type.startswith(ACCEPTED_PART_TYPES):
-        raise ApiError(
-            415, f"file part has content type {part_type!r}; expected audio/*", code="unsupported_media_type"
-        )
-    data = await upload.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise ApiError(413, f"upload larger than {settings.max_upload_bytes} bytes", code="too_large")
-    conversation_id, agent = form.get("conversation_id"), form.get("agent")
+    """The upload and its fields: (bytes, filename, conversation_id, agent, callback_url)."""
+    upload = await read_audio_upload(
+        request, settings, accepted_part_types=ACCEPTED_PART_TYPES, max_fields=8,
+        missing_file=ApiError(422, "missing the 'file' part with the audio", code="missing_file"),
+    )  # fmt: skip
     return (
-        data,
-        PurePath(upload.filename or "upload").name,
-        conversation_id if isinstance(conversation_id, str) and conversation_id else None,
-        agent if isinstance(agent, str) and agent else None,
-        _callback_url(form.get("callback_url"), settings),
+        upload.data,
+        upload.filename,
+        upload.text("conversation_id"),
+        upload.text("agent"),
+        _callback_url(upload.form.get("callback_url"), settings),
     )
 
 
