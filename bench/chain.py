@@ -77,11 +77,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--turns", type=int, default=20)
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="vc-bench-"))
+def start_backend(prefix: str) -> tuple[Path, RedisServer, Settings, dict[str, str]]:
+    """A private Redis and SQLite database, exported to this process and returned for the workers."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     redis = RedisServer(port=free_port(), data_dir=workdir / "redis")
     redis.start()
     settings = Settings(data_dir=workdir / "data", redis_url=redis.url)
@@ -91,6 +89,14 @@ def main() -> None:
         "VOICECHAIN_DATABASE_URL": settings.resolved_database_url,
     }  # fmt: skip
     os.environ.update(env)
+    return workdir, redis, settings, env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=20)
+    args = parser.parse_args()
+    workdir, redis, settings, env = start_backend("vc-bench-")
     from workers.dispatch import publish  # after the environment is set: the Celery app reads it once
 
     processes = Processes(log_dir=workdir)

@@ -11,19 +11,17 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.chain import QUESTIONS, new_turn
+from bench.chain import QUESTIONS, new_turn, start_backend
 from pipelines.settings import STAGES, Settings
 from pipelines.stages.context import StageContext
 from pipelines.storage.database import session_scope
-from pipelines.storage.migrate import upgrade
 from pipelines.storage.models import StageRun, Turn
-from tests.services import Processes, RedisServer, free_port, worker_command
+from tests.services import Processes, worker_command
 from tests.speech import Speaker
 
 
@@ -31,16 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=12)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="vc-throughput-"))
-    redis = RedisServer(port=free_port(), data_dir=workdir / "redis")
-    redis.start()
-    settings = Settings(data_dir=workdir / "data", redis_url=redis.url)
-    upgrade(settings.resolved_database_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")} | {
-        "VOICECHAIN_DATA_DIR": str(settings.data_dir), "VOICECHAIN_REDIS_URL": redis.url,
-        "VOICECHAIN_DATABASE_URL": settings.resolved_database_url,
-    }  # fmt: skip
-    os.environ.update(env)
+    workdir, redis, settings, env = start_backend("vc-throughput-")
     from workers.dispatch import publish
 
     processes = Processes(log_dir=workdir)
