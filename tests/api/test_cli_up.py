@@ -49,6 +49,9 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path, speech) -> None:
         password = (data_dir / "flower_password").read_text().strip()
         workers = httpx.get(flower + "/api/workers", auth=("admin", password), timeout=10)
         assert workers.status_code == 200
+        assert flower_stage_tasks(flower, password, job["id"]) == {
+            f"voicechain.stage.{stage}" for stage in ("stt", "agent", "policy", "tts")
+        }, "Flower should list the job's four stage tasks (workers send task events)"
     finally:
         up.send_signal(signal.SIGINT)
         try:
@@ -90,6 +93,20 @@ def restarted_worker_finishes_a_turn(tmp_path, up_pid: int, port: int, key: str,
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def flower_stage_tasks(flower: str, password: str, job_id: str) -> set[str]:
+    """Names of the tasks Flower saw for this job (task args carry only the job id)."""
+    deadline = time.monotonic() + 20
+    names: set[str] = set()
+    while time.monotonic() < deadline:
+        tasks = httpx.get(flower + "/api/tasks", params={"limit": 200}, auth=("admin", password), timeout=10)
+        assert tasks.status_code == 200, tasks.text
+        names = {t["name"] for t in tasks.json().values() if job_id in str(t.get("args"))}
+        if len(names) == 4:
+            break
+        time.sleep(0.5)
+    return names
 
 
 def wait_http_ok_or_401(url: str, timeout_s: float = 60) -> None:
