@@ -83,7 +83,8 @@ def serve_app() -> Callable[..., Served]:
             import redis.asyncio as redis_asyncio
 
             redis = redis_asyncio.Redis(unix_socket_path=redis_path)
-        app = create_app(engines=load, authenticator=Authenticator([API_KEY], redis), limits=limits, **kw)
+        authenticator = kw.pop("authenticator", None) or Authenticator([API_KEY], redis)
+        app = create_app(engines=load, authenticator=authenticator, limits=limits, **kw)
         return Served(app, free_port())
 
     return make
