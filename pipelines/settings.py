@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     moderation_model: str = "omni-moderation-latest"
     moderation_openai_base_url: str | None = None
     moderation_openai_api_key: str | None = None
+    # The realtime pool (`voicechain realtime`): `openai` relays each session to OpenAI's realtime model
+    # (tools of the agents still run here, transcripts are still stored) instead of the local chain.
+    realtime_provider: Provider = "local"
+    realtime_openai_url: str = Field(
+        "wss://api.openai.com/v1/realtime?model=gpt-realtime",
+        description="Full WebSocket URL (with `?model=`) sessions are relayed to for provider openai.",
+    )
+    realtime_openai_api_key: str | None = Field(None, description="Unset: `openai_api_key`.")
     openai_timeout_s: float = Field(30.0, description="Per request to an OpenAI-compatible server.")
     openai_max_attempts: int = Field(3, description="Attempts per call; 429, 5xx and timeouts retry.")
 
@@ -206,6 +214,11 @@ class Settings(BaseSettings):
         base_url = getattr(self, f"{stage}_openai_base_url") or self.openai_base_url
         api_key = getattr(self, f"{stage}_openai_api_key") or self.openai_api_key
         return base_url, api_key
+
+    @property
+    def realtime_openai_key(self) -> str | None:
+        """The Bearer key for the realtime relay (provider `openai`)."""
+        return self.realtime_openai_api_key or self.openai_api_key
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +33,9 @@ from pipelines.realtime.session import RealtimeSession, SessionLimits
 from pipelines.realtime.tools import ToolRunner
 from workers.realtime.auth import REALTIME_SUBPROTOCOL, Authenticator, Principal, credential
 from workers.realtime.session_metrics import SessionMetrics
+
+if TYPE_CHECKING:
+    from workers.realtime.relay import RelayConfig
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ SinkFactory = Callable[[Principal], ConversationSink]
 
 def create_app(
     *,
-    engines: Callable[[], Awaitable[Engines]],
+    engines: Callable[[], Awaitable[Engines]] | None,
     authenticator: Authenticator,
     limits: PoolLimits | None = None,
     sink_factory: SinkFactory | None = None,
@@ -80,16 +83,20 @@ def create_app(
     on_startup: Callable[[PoolState], Awaitable[None]] | None = None,
     on_shutdown: Callable[[PoolState], Awaitable[None]] | None = None,
     session_limiter: SessionLimiter | None = None,
+    relay: RelayConfig | None = None,
 ) -> Starlette:
     """Build the worker app. `engines` loads the models once (at startup, before the first session).
     `tools` is one server-side `ToolRunner` for all sessions, or a factory called once per session (a
-    runner with per-session state, such as the current agent of `AgentTools`)."""
+    runner with per-session state, such as the current agent of `AgentTools`). With `relay` (provider
+    `openai`), sessions are relayed to that upstream realtime model (`workers.realtime.relay`) instead of
+    running the local chain, and `engines` may be None (no local models are loaded)."""
     state = PoolState(limits or PoolLimits())
     loaded: dict[str, Engines] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        loaded["engines"] = await engines()
+        if engines is not None:
+            loaded["engines"] = await engines()
         if on_startup is not None:
             await on_startup(state)
         yield
@@ -132,7 +139,12 @@ def create_app(
                 sink = sink_factory(principal) if sink_factory else MemorySink()
                 with realtime_session():  # the live-sessions gauge
                     runner = tools() if callable(tools) else tools
-                    await _run_session(ws, loaded["engines"], state.limits, principal, sink, runner)
+                    if relay is not None:
+                        from workers.realtime.relay import run_relay
+
+                        await run_relay(ws, relay, state.limits, principal, sink, runner)
+                    else:
+                        await _run_session(ws, loaded["engines"], state.limits, principal, sink, runner)
             finally:
                 state.live -= 1
                 state.changed.set()
@@ -257,7 +269,7 @@ async def _run_session(
         read_task.cancel()
         await asyncio.gather(read_task, return_exceptions=True)
         await session.close()
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client may be gone already
             await ws.close()
 
 

@@ -53,6 +53,12 @@ def build_app(
     async def engines() -> Engines:
         return await asyncio.to_thread(load_engines, settings)
 
+    relay = None
+    if settings.realtime_provider == "openai":  # relay to OpenAI's realtime model; no local models
+        from workers.realtime.relay import RelayConfig
+
+        relay = RelayConfig(url=settings.realtime_openai_url, api_key=settings.realtime_openai_key)
+
     def sink_factory(principal: Principal) -> Any:
         from workers.realtime.storage_sink import StorageSink
 
@@ -80,7 +86,8 @@ def build_app(
             await registration["reg"].stop()
 
     return create_app(
-        engines=engines,
+        engines=engines if relay is None else None,
+        relay=relay,
         authenticator=Authenticator(accepted_keys(settings), redis, key_lookup=_database_keys(settings)),
         session_limiter=SessionLimiter(redis) if redis is not None else None,
         limits=limits,
