@@ -80,6 +80,9 @@ class Settings(BaseSettings):
         default_factory=lambda: list(QUEUES), description="Queues a `voicechain worker` consumes."
     )
     worker_concurrency: int = Field(1, description="Processes per worker; each loads its own models.")
+    worker_stuck_after_s: float = Field(
+        120.0, description="An idle worker whose queues hold messages this long exits for a restart; 0: off."
+    )
     sweep_interval_s: float = Field(15.0, description="How often stalled turns are looked for.")
     stall_after_s: float = Field(
         60.0, description="A queued turn with no progress for this long is re-sent by the sweeper."

@@ -55,7 +55,7 @@ def make_celery(settings: Settings) -> Celery:
 
 app = make_celery(get_settings())
 # Importing the task modules registers the stage tasks on `app` for `celery -A workers.celery_app worker`.
-app.conf.imports = ("workers.tasks", "workers.audio_tasks")
+app.conf.imports = ("workers.tasks", "workers.audio_tasks", "workers.watchdog")
 # Signal hooks shared by publishers and workers: the worker metrics port, and log ids / trace context
 # carried in task headers. Imported last because they read the settings this module has just used.
 from workers import metrics as _metrics  # noqa: E402, F401  (imported for its signal receivers)

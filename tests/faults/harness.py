@@ -74,6 +74,7 @@ class FaultStack:
     sink: WebhookSink = field(init=False)
     base_url: str = ""
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")}
@@ -89,6 +90,7 @@ class FaultStack:
             "VOICECHAIN_TASK_SOFT_TIME_LIMIT_S": "30",
             "VOICECHAIN_TASK_TIME_LIMIT_S": "40",
             "VOICECHAIN_STAGE_MAX_RETRIES": "8",
+            "VOICECHAIN_WORKER_STUCK_AFTER_S": "15",
             "PYTHONUNBUFFERED": "1",
         })  # fmt: skip
         return env
@@ -104,6 +106,7 @@ class FaultStack:
             self.start_worker(queue)
         sweeper = [sys.executable, "-m", "api.cli", "sweeper"]
         self.processes.start("sweeper", sweeper, env)
+        threading.Thread(target=self._supervise, daemon=True).start()
         self.base_url = f"http://127.0.0.1:{port}"
         wait_http_ok(self.base_url + "/readyz", timeout_s=90)
         return self
@@ -114,7 +117,16 @@ class FaultStack:
             f"worker-{queue}", worker_command(queue, f"{queue}@fault"), env
         )
 
+    def _supervise(self) -> None:
+        """Restart a worker process that exits, as `voicechain up` or Kubernetes would (its consumer
+        watchdog exits a worker whose consumer died after a broker restart)."""
+        while not self._stopping.wait(1.0):
+            for queue, process in list(self.workers.items()):
+                if process.poll() is not None:
+                    self.start_worker(queue)
+
     def stop(self) -> None:
+        self._stopping.set()
         self.processes.stop_all()
         self.redis.stop()
         self.sink.close()

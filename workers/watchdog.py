@@ -1,0 +1,96 @@
+"""Replace a worker whose consumer silently stopped after a broker reconnect.
+
+Celery on Redis can come back from a broker restart with an idle consumer that never reads again: no
+error is logged and messages pile up (celery#9054, #8082, #10205; seen here in the Redis-restart fault
+test). A worker cannot repair its own event loop, so it watches for the symptom (its queues hold
+messages, it runs and holds nothing, and it has received nothing for `worker_stuck_after_s`) and exits.
+Its supervisor (`voicechain up`, Kubernetes, compose restart policies) starts a fresh one. Exiting is
+safe: with late acks an idle worker holds no unacknowledged message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import redis
+from celery.signals import task_received, worker_ready, worker_shutdown
+from celery.worker import state
+
+from pipelines.settings import get_settings
+from workers.celery_app import DEFAULT_BROKER
+
+log = logging.getLogger(__name__)
+
+
+class ConsumerWatchdog:
+    def __init__(self, stuck_after_s: float, *, clock: Any = time.monotonic) -> None:
+        self.stuck_after_s = stuck_after_s
+        self.clock = clock
+        self.last_received = clock()
+
+    def received(self) -> None:
+        self.last_received = self.clock()
+
+    def is_stuck(self, waiting: int, busy: bool) -> bool:
+        """Messages wait, nothing runs or is held, and nothing arrived for a while: the consumer is dead."""
+        return waiting > 0 and not busy and self.clock() - self.last_received > self.stuck_after_s
+
+
+_watchdog: ConsumerWatchdog | None = None
+_stop = threading.Event()
+
+
+def _watch(watchdog: ConsumerWatchdog, queues: list[str], broker_url: str, interval_s: float) -> None:
+    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+    while not _stop.wait(interval_s):
+        try:
+            waiting = sum(int(client.llen(queue)) for queue in queues)  # type: ignore[arg-type]
+        except redis.RedisError:
+            continue  # the broker is down: nothing to judge, the consumer's own retry handles it
+        busy = bool(state.active_requests) or bool(state.reserved_requests)
+        if watchdog.is_stuck(waiting, busy):
+            log.error(
+                "consumer stuck: %d messages wait in %s but nothing was received for %.0f s; exiting so "
+                "the supervisor starts a fresh worker", waiting, ",".join(queues), watchdog.stuck_after_s,
+            )  # fmt: skip
+            os.kill(os.getpid(), signal.SIGQUIT)  # cold shutdown: a warm one may hang on the dead connection
+            return
+
+
+def consumed_queues(consumer: Any) -> list[str]:
+    """The queues this worker really consumes (`-Q`), not the setting: judging by another worker's
+    queue would make an idle stt worker think itself stuck while the agent queue is busy."""
+    try:
+        return sorted(consumer.app.amqp.queues.consume_from)
+    except AttributeError:
+        return list(get_settings().worker_queues)
+
+
+@worker_ready.connect
+def _start(sender: Any = None, **_: Any) -> None:
+    global _watchdog
+    settings = get_settings()
+    if settings.worker_stuck_after_s <= 0:
+        return
+    _watchdog = ConsumerWatchdog(settings.worker_stuck_after_s)
+    interval = max(1.0, settings.worker_stuck_after_s / 6)
+    queues = consumed_queues(sender)
+    log.info("consumer watchdog on %s (stuck after %.0f s)", ",".join(queues), settings.worker_stuck_after_s)
+    args = (_watchdog, queues, settings.redis_url or DEFAULT_BROKER, interval)
+    threading.Thread(target=_watch, args=args, name="consumer-watchdog", daemon=True).start()
+
+
+@task_received.connect
+def _received(**_: Any) -> None:
+    if _watchdog is not None:
+        _watchdog.received()
+
+
+@worker_shutdown.connect
+def _shutdown(**_: Any) -> None:
+    _stop.set()
