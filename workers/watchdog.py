@@ -3,13 +3,15 @@
 Celery on Redis can come back from a broker restart with an idle consumer that never reads again: no
 error is logged and messages pile up (celery#9054, #8082, #10205; seen here in the Redis-restart fault
 test). A worker cannot repair its own event loop, so it watches for the symptom (its queues hold
-messages, it runs and holds nothing, and it has received nothing for `worker_stuck_after_s`) and exits.
+messages and it has received nothing for `worker_stuck_after_s`, plus the hard time limit if it looks
+busy) and exits.
 Its supervisor (`voicechain up`, Kubernetes, compose restart policies) starts a fresh one. Exiting is
 safe: with late acks an idle worker holds no unacknowledged message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -28,8 +30,11 @@ log = logging.getLogger(__name__)
 
 
 class ConsumerWatchdog:
-    def __init__(self, stuck_after_s: float, *, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, stuck_after_s: float, *, busy_grace_s: float = 0.0, clock: Any = time.monotonic
+    ) -> None:
         self.stuck_after_s = stuck_after_s
+        self.busy_grace_s = busy_grace_s
         self.clock = clock
         self.last_received = clock()
 
@@ -37,8 +42,25 @@ class ConsumerWatchdog:
         self.last_received = self.clock()
 
     def is_stuck(self, waiting: int, busy: bool) -> bool:
-        """Messages wait, nothing runs or is held, and nothing arrived for a while: the consumer is dead."""
-        return waiting > 0 and not busy and self.clock() - self.last_received > self.stuck_after_s
+        """Messages wait and nothing arrived for a while: the consumer is dead.
+
+        A worker that looks busy gets `busy_grace_s` more (the hard time limit): a real task ends by
+        then, while a blocked main loop never clears its finished task from the bookkeeping.
+        """
+        threshold = self.stuck_after_s + (self.busy_grace_s if busy else 0.0)
+        return waiting > 0 and self.clock() - self.last_received > threshold
+
+
+def exit_now() -> None:
+    """Kill the pool children, then this process, without the main thread: it may be the one blocked.
+    With late acks nothing is lost: unacknowledged messages come back, finished stages are skipped."""
+    from billiard.process import active_children
+
+    for child in active_children():
+        if child.pid:
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGKILL)
+    os._exit(70)
 
 
 _watchdog: ConsumerWatchdog | None = None
@@ -58,8 +80,7 @@ def _watch(watchdog: ConsumerWatchdog, queues: list[str], broker_url: str, inter
                 "consumer stuck: %d messages wait in %s but nothing was received for %.0f s; exiting so "
                 "the supervisor starts a fresh worker", waiting, ",".join(queues), watchdog.stuck_after_s,
             )  # fmt: skip
-            os.kill(os.getpid(), signal.SIGQUIT)  # cold shutdown: a warm one may hang on the dead connection
-            return
+            exit_now()
 
 
 def consumed_queues(consumer: Any) -> list[str]:
@@ -77,7 +98,7 @@ def _start(sender: Any = None, **_: Any) -> None:
     settings = get_settings()
     if settings.worker_stuck_after_s <= 0:
         return
-    _watchdog = ConsumerWatchdog(settings.worker_stuck_after_s)
+    _watchdog = ConsumerWatchdog(settings.worker_stuck_after_s, busy_grace_s=settings.task_time_limit_s + 30)
     interval = max(1.0, settings.worker_stuck_after_s / 6)
     queues = consumed_queues(sender)
     log.info("consumer watchdog on %s (stuck after %.0f s)", ",".join(queues), settings.worker_stuck_after_s)
