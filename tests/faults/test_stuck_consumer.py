@@ -7,6 +7,8 @@ and the supervisor starts a fresh worker that finishes the turn.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from celery import Celery
 
@@ -20,7 +22,11 @@ def test_stuck_consumer_exits_and_its_replacement_finishes_the_turn(
     fault_stack: FaultStack, question
 ) -> None:
     control = Celery(broker=fault_stack.redis.url)
-    replies = control.control.cancel_consumer("policy", destination=["policy@fault"], reply=True, timeout=5)
+    deadline, replies = time.monotonic() + 90, []
+    while not replies and time.monotonic() < deadline:  # the worker may still be starting up
+        replies = control.control.cancel_consumer(
+            "policy", destination=["policy@fault"], reply=True, timeout=3
+        )
     assert replies, "the policy worker should acknowledge the cancel"
     stuck_pid = fault_stack.workers["policy"].pid
     with fault_stack.client() as client:
