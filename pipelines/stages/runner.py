@@ -11,6 +11,7 @@ import enum
 import time
 from collections.abc import Callable
 
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from pipelines.observability import logs
@@ -63,7 +64,12 @@ def _begin(ctx: StageContext, stage: str, turn_id: str, worker: str) -> Outcome 
         run.status, run.worker, run.error = StageStatus.RUNNING, worker, None
         run.attempts += 1
         run.started_at = utcnow()
-        turn.status = TurnStatus.RUNNING
+        # a guarded UPDATE, not read-modify-write: a cancel committed since the read must not be undone
+        session.execute(
+            update(Turn)
+            .where(Turn.id == turn_id, Turn.status.not_in([*TurnStatus.FINAL, TurnStatus.AWAITING_APPROVAL]))
+            .values(status=TurnStatus.RUNNING)
+        )
         return None
 
 
