@@ -102,7 +102,13 @@ def build_stt(settings: Settings) -> SpeechToText:
 
     model_dir = _local_file(settings.stt_model, BUNDLED_STT_MODEL, "stt_model", whisper_model_dir)
     threads = _default_cpu_threads()
-    shape = (settings.stt_compute_type, settings.stt_beam_size, settings.stt_language, threads)
+    shape = (
+        settings.stt_compute_type,
+        settings.stt_beam_size,
+        settings.stt_language,
+        threads,
+        settings.stt_short_window_s,
+    )
     return _cached(
         ("stt", model_dir, *shape),
         lambda: WhisperSpeechToText(
@@ -111,6 +117,7 @@ def build_stt(settings: Settings) -> SpeechToText:
             compute_type=settings.stt_compute_type,
             beam_size=settings.stt_beam_size,
             language=settings.stt_language,
+            short_window_s=settings.stt_short_window_s,
         ),
     )
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipelines.providers.base import SpeechToText
-from pipelines.providers.local_stt import whisper_model_dir
+from pipelines.providers.local_stt import WhisperSpeechToText, whisper_model_dir
 
 pytestmark = pytest.mark.models
 
@@ -50,3 +50,25 @@ def test_refuses_int16_pcm(stt: SpeechToText) -> None:
 def test_refuses_stereo(stt: SpeechToText) -> None:
     with pytest.raises(ValueError, match="mono"):
         stt.transcribe(np.zeros((16_000, 2), dtype=np.float32))
+
+
+def test_short_clips_take_the_short_window_with_the_same_words(question_16k: np.ndarray) -> None:
+    """The 10 s window gives the 30 s window's words on a spoken question, give or take one (its word
+    error rate is the same within noise: bench/stt_window.py); silence gives nothing, not a loop."""
+    short = WhisperSpeechToText()
+    full = WhisperSpeechToText(short_window_s=0)
+    assert short._transcribe_short(question_16k, language="en", prompt=None) is not None
+    got, expected = _words(short.transcribe(question_16k).text), _words(full.transcribe(question_16k).text)
+    matcher = difflib.SequenceMatcher(a=got, b=expected)
+    assert len(got) == len(expected) and matcher.ratio() >= 1 - 1 / len(got), (got, expected)
+    assert "weather" in got
+    silence = np.zeros(16_000, dtype=np.float32)
+    assert short.transcribe(silence).text in ("", ".")
+
+
+def test_long_clips_take_the_ordinary_path(question_16k: np.ndarray) -> None:
+    stt = WhisperSpeechToText()
+    long_clip = np.concatenate([question_16k] * 4 + [np.zeros(16_000 * 4, dtype=np.float32)])
+    assert len(long_clip) > 16_000 * 9
+    assert stt._transcribe_short(long_clip, language="en", prompt=None) is None
+    assert "weather" in _words(stt.transcribe(long_clip).text)

@@ -1,0 +1,104 @@
+"""Whisper's short window against its ordinary 30 s window, side by side on the same piper speech:
+word error rate and time per clip. `python -m bench.stt_window [--takes 3]`
+
+The realtime path transcribes short turns in a 10 s window (`WhisperSpeechToText.short_window_s`);
+this is the evidence that it keeps the words while cutting the time, measured in one run so the ratio
+holds on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+
+import numpy as np
+import soxr
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.providers.local_stt import WhisperSpeechToText
+from pipelines.providers.local_tts import PiperTextToSpeech
+
+SENTENCES = [
+    "What is the capital of France?",
+    "Tell me a fun fact about cats.",
+    "How many days are in a week?",
+    "What color is the sky?",
+    "Can you recommend a good book?",
+    "Say hello to my friend Anna.",
+    "What should I cook for dinner tonight?",
+    "Why do leaves change color in autumn?",
+    "What time zone is London in?",
+    "What is the weather like in Paris today?",
+    "Please book a table for four people at seven thirty tonight.",
+    "My order number is four five six and it has not arrived yet.",
+    "I would like to cancel my subscription and get a refund.",
+    "Can you transfer me to someone in billing?",
+    "Turn off the lights in the kitchen and lock the front door.",
+    "Remind me to call my mother tomorrow morning at nine.",
+    "How far is it from Berlin to Munich by train?",
+    "The meeting has been moved to Thursday afternoon.",
+    "I need a taxi to the airport as soon as possible.",
+    "What is the difference between a virus and a bacterium?",
+]
+
+NUMBER_WORDS = {
+    "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six",
+    "7": "seven", "8": "eight", "9": "nine", "30": "thirty", "730": "seven thirty",
+}  # fmt: skip
+
+
+def words(text: str) -> list[str]:
+    """Lower case, punctuation dropped, digits spelled: Whisper writes "7:30" for "seven thirty"."""
+    text = re.sub(r"(\d+):(\d+)", r"\1\2", text.lower())
+    out: list[str] = []
+    for w in re.sub(r"[^a-z0-9' ]+", " ", text).split():
+        out.extend(NUMBER_WORDS.get(w, w).split() if w.isdigit() else [w])
+    return out
+
+
+def edit_distance(a: list[str], b: list[str]) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--takes", type=int, default=3, help="piper takes per sentence (piper is random)")
+    args = parser.parse_args()
+    tts = PiperTextToSpeech()
+    clips = []
+    for text in SENTENCES:
+        for _ in range(args.takes):
+            speech = tts.synthesize(text)
+            audio = soxr.resample(speech.samples.astype(np.float32) / 32768, speech.sample_rate, 16_000)
+            clips.append((text, audio.astype(np.float32)))
+    models = {"10 s window": WhisperSpeechToText(), "30 s window": WhisperSpeechToText(short_window_s=0)}
+    table = Table(title=f"Whisper tiny.en on {len(clips)} piper clips ({len(SENTENCES)} sentences)")
+    for column in ("window", "WER %", "median ms", "p95 ms", "time ratio"):
+        table.add_column(column, justify="right")
+    results = {}
+    for name, stt in models.items():
+        stt.transcribe(clips[0][1])  # warm-up
+        errors = total = 0
+        times = []
+        for text, audio in clips:
+            started = time.perf_counter()
+            got = stt.transcribe(audio).text
+            times.append((time.perf_counter() - started) * 1000)
+            errors += edit_distance(words(text), words(got))
+            total += len(words(text))
+        results[name] = (100 * errors / total, float(np.median(times)), float(np.percentile(times, 95)))
+    base = results["30 s window"][1]
+    for name, (wer, median, p95) in results.items():
+        table.add_row(name, f"{wer:.1f}", f"{median:.0f}", f"{p95:.0f}", f"{median / base:.2f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
