@@ -57,8 +57,10 @@ def main() -> None:
         print(f"backlog drained in {wall:.1f} s: {60 * args.turns / wall:.1f} turns/min for the whole set")
         for stage, values in by_stage.items():
             median = statistics.median(values)
-            print(f"{stage:7s} median {median:.3f} s/turn  -> {60 / median:6.1f} turns/min per worker "
-                  f"(p90 {statistics.quantiles(values, n=10)[-1]:.3f} s)")
+            print(
+                f"{stage:7s} median {median:.3f} s/turn  -> {60 / median:6.1f} turns/min per worker "
+                f"(p90 {statistics.quantiles(values, n=10)[-1]:.3f} s)"
+            )
     finally:
         processes.stop_all()
         redis.stop()

@@ -17,8 +17,9 @@ SECONDS = int(os.environ.get("VOICECHAIN_FUZZ_SECONDS", "60"))
 
 
 def seed_corpus(directory: Path) -> int:
-    builders = {name: build for name, (build, _code, _status) in corpus.REJECTED.items()
-                if "bomb" not in name}  # fmt: skip  (bombs exceed the target's size cap anyway)
+    builders = {
+        name: build for name, (build, _code, _status) in corpus.REJECTED.items() if "bomb" not in name
+    }  # fmt: skip  (bombs exceed the target's size cap anyway)
     builders |= {f"good {c} {r}": (lambda c=c, r=r: corpus.good(c, r, 1, 0.5)) for c in corpus.GOOD_FORMATS
                  for r in (8_000, 16_000)}  # fmt: skip
     for i, build in enumerate(builders.values()):

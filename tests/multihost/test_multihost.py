@@ -123,8 +123,24 @@ def cluster(network: Network, postgres: str, tmp_path_factory: pytest.TempPathFa
         upgrade = subprocess.run(on("api", sys.executable, "-m", "api.cli", "db", "upgrade"), env=env,
                                  capture_output=True, text=True, timeout=120)  # fmt: skip
         assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
-        processes.start("api", on("api", sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
-                        "--host", network.address("api"), "--port", "8000", "--log-level", "warning"), env)
+        processes.start(
+            "api",
+            on(
+                "api",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "api.main:create_app",
+                "--host",
+                network.address("api"),
+                "--port",
+                "8000",
+                "--log-level",
+                "warning",
+            ),
+            env,
+        )
         processes.start("speech", worker("speech", "stt,tts"), env)
         processes.start("brain", worker("brain", "agent,policy"), env)
         base_url = f"http://{network.address('api')}:8000"
