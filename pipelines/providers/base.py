@@ -160,6 +160,11 @@ class ChatModel(ABC):
         finally:
             PROVIDER_SECONDS.labels("llm_stream", self.name).observe(time.perf_counter() - started)
 
+    def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate the start of the next prompt ahead of time, while the user is still speaking, so the
+        reply only has to read the new words. A hint: models without a local prompt cache ignore it."""
+        return None
+
     @abstractmethod
     def _complete_impl(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> ChatResult: ...
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llama_cpp import Llama
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from pipelines.providers.base import (
     ChatMessage,
@@ -102,6 +103,7 @@ class LlamaCppChatModel(ChatModel):
         self.reuse_prompt_cache = reuse_prompt_cache
         self._lock = threading.Lock()
         self._warned_tools = False
+        self._formatter: Jinja2ChatFormatter | None = None
         self._llm = Llama(
             model_path=str(self.model_path),
             n_ctx=self.n_ctx,
@@ -110,6 +112,39 @@ class LlamaCppChatModel(ChatModel):
             chat_format=chat_format,
             verbose=False,
         )
+
+    def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        """Put `messages` (a conversation so far, without the generation prompt) in the KV cache.
+
+        The next request whose prompt starts with them (the same conversation plus the user's new words)
+        then evaluates only the new tokens: llama-cpp-python reuses the longest cached prefix. The prefix
+        is rendered with the GGUF's own template, as the chat handler renders the whole prompt, and fed
+        through `create_completion` so that it is tokenized exactly as that prompt will be.
+        """
+        formatter = self._prefix_formatter()
+        if formatter is None or not self.reuse_prompt_cache or not messages:
+            return
+        prompt = formatter(messages=[_message_dict(m) for m in messages]).prompt  # type: ignore[arg-type]
+        with self._lock:
+            try:
+                self._llm.create_completion(prompt, max_tokens=1, temperature=0.0)
+            except ValueError as exc:  # longer than the context: the real request will say so
+                log.debug("prefill skipped: %s", exc)
+
+    def _prefix_formatter(self) -> Jinja2ChatFormatter | None:
+        """The GGUF's chat template without the generation prompt; None for other chat formats, whose
+        prompts are not built from the template alone."""
+        if self._formatter is None and self._llm.chat_format == "chat_template.default":
+            template = self._llm.metadata.get("tokenizer.chat_template")
+            if template:
+                model = self._llm._model  # the token texts, as llama-cpp-python's own handler reads them
+                self._formatter = Jinja2ChatFormatter(
+                    template=template,
+                    eos_token=model.token_get_text(self._llm.token_eos()),
+                    bos_token=model.token_get_text(self._llm.token_bos()),
+                    add_generation_prompt=False,
+                )
+        return self._formatter
 
     @property
     def chat_format(self) -> str | None:

@@ -123,11 +123,15 @@ class Conversation:
         return text
 
     def to_messages(self, instructions: str, max_items: int | None = None) -> list[ChatMessage]:
-        """The chat the model continues: system instructions, then the last `max_items` items as messages
-        (a small model's prompt time grows with history, and old turns rarely help it)."""
+        """The chat the model continues: system instructions, then at most `max_items` recent items as
+        messages (a small model's prompt time grows with history, and old turns rarely help it).
+
+        The window moves in steps of half its size rather than one item per turn: a prompt that keeps its
+        start from one turn to the next is read from the model's prompt cache, while one that drops an
+        item at the front every turn is evaluated in full every turn (a second or more at 12 items)."""
         messages = [ChatMessage(role="system", content=instructions)]
         items = list(self)
-        for item in items[-max_items:] if max_items else items:
+        for item in items[_window_start(len(items), max_items) :]:
             kind = item.get("type")
             if kind == "message":
                 text = item_text(item)
@@ -144,6 +148,14 @@ class Conversation:
                     ChatMessage(role="tool", content=item.get("output", ""), tool_call_id=item.get("call_id"))
                 )
         return messages
+
+
+def _window_start(n: int, max_items: int | None) -> int:
+    """First item in the window: a multiple of `step`, leaving between max - step and max items."""
+    if not max_items or n <= max_items:
+        return 0
+    step = max(1, max_items // 2)
+    return -(-(n - max_items) // step) * step
 
 
 def _cut(spoken: list[Spoken], audio_end_ms: float) -> list[Spoken]:

@@ -75,6 +75,10 @@ class Engines:
         with self.compute:
             return self.chat.complete(messages, options)
 
+    def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        with self.compute:
+            self.chat.prefill(messages)
+
     def synthesize(self, text: str) -> Speech:
         with self.compute:
             return self.tts.synthesize(text)

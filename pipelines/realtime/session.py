@@ -39,7 +39,7 @@ class SessionLimits:
     max_buffer_ms: int = 120_000
     output_lead_ms: float = 1000.0
     max_history_items: int = 12  # items of history given to the model with each response
-    speculate_after_ms: int = 160  # overlaps STT with most of the 500 ms wait; fewer false starts
+    speculate_after_ms: int = 96  # 3 silent frames: the reply is ready by the end of a 500 ms wait
 
 
 @dataclass
@@ -259,6 +259,7 @@ class RealtimeSession:
             )
             if td.interrupt_response:
                 await self._interrupt("turn_detected")
+            self._prefill()
         elif isinstance(te, Pausing):
             if td.create_response and not self.busy and self._spec is None:
                 self._speculate()
@@ -351,6 +352,18 @@ class RealtimeSession:
         if len(audio) < 1600:
             return ""
         return await asyncio.to_thread(self.engines.transcribe, audio)
+
+    def _prefill(self) -> None:
+        """While the user speaks, have the model read the conversation so far (a hint; see `prefill`)."""
+        messages = self.conversation.to_messages(self.config.instructions, self.limits.max_history_items)
+
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(self.engines.prefill, messages)
+            except Exception:  # only a head start lost; the reply evaluates the prompt anyway
+                log.exception("prefill failed")
+
+        self._spawn(run())
 
     # --- speculation -----------------------------------------------------------------------------
 

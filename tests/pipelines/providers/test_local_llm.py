@@ -10,6 +10,7 @@ from pipelines.providers.local_llm import LlamaCppChatModel, gguf_path
 pytestmark = pytest.mark.models
 
 SYSTEM = ChatMessage("system", "You are a helpful voice assistant. Answer in one or two short sentences.")
+OPTIONS_SHORT = GenerationOptions(max_tokens=24, temperature=0.0)
 ENDINGS = (".", "!", "?", '."', '!"', '?"')
 
 
@@ -80,3 +81,34 @@ def test_context_is_padded_like_llama_cpp_and_overflow_is_a_permanent_error() ->
     assert not raised.value.transient
     with pytest.raises(ProviderError):
         list(model.stream(too_long, GenerationOptions(max_tokens=4)))
+
+
+def test_prefill_puts_the_conversation_in_the_prompt_cache() -> None:
+    """After `prefill(history)`, the request for history + new words evaluates only the new words."""
+    model = LlamaCppChatModel(n_ctx=512, n_threads=1)
+    history = [SYSTEM, ChatMessage("user", "Hi there."), ChatMessage("assistant", "Hello! How can I help?")]
+    model.prefill(history)
+    llm = model._llm
+    cached = list(llm._input_ids[: llm.n_tokens])
+    assert len(cached) > 20
+    evaluated: list[int] = []
+    original_eval = llm.eval
+
+    def counting_eval(tokens):  # type: ignore[no-untyped-def]
+        evaluated.extend(tokens)
+        return original_eval(tokens)
+
+    llm.eval = counting_eval  # type: ignore[method-assign]
+    reply = model.complete([*history, ChatMessage("user", "What is the capital of France?")], OPTIONS_SHORT)
+    assert reply.text
+    prompt_ids = list(llm._input_ids[: len(cached)])
+    assert prompt_ids == cached  # the whole prefilled prefix was kept
+    # the prompt's own new part is small: the new user message and the generation prompt, ~20 tokens
+    prompt_part = len(evaluated) - reply.completion_tokens
+    assert prompt_part < 30, prompt_part
+
+
+def test_prefill_of_a_prompt_beyond_the_context_is_skipped_quietly() -> None:
+    model = LlamaCppChatModel(n_ctx=256, n_threads=1)
+    model.prefill([SYSTEM, ChatMessage("user", "word " * 400)])  # the real request will report it
+    assert model.complete(_ask("Hi."), OPTIONS_SHORT).text

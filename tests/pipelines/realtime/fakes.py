@@ -53,6 +53,10 @@ class ScriptedChat(ChatModel):
         self.reply, self.token_delay_s = reply, token_delay_s
         self.tool_call: ToolCall | None = None
         self.seen: list[list[ChatMessage]] = []
+        self.prefilled: list[list[ChatMessage]] = []
+
+    def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        self.prefilled.append(list(messages))
 
     def _complete_impl(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> ChatResult:
         self.seen.append(list(messages))

@@ -127,6 +127,28 @@ def test_server_vad_turn_uses_speculation_once() -> None:
     run(main())
 
 
+def test_model_reads_the_conversation_while_the_user_speaks() -> None:
+    """At each speech start the history so far is prefilled, and the reply's prompt starts with it."""
+
+    async def main() -> None:
+        engines = fake_engines(reply="It is sunny.")
+        h = Harness(engines)
+        await h.session.start()
+        for turn in (1, 2):
+            await h.audio(tone_pcm24(0.6) + silence_pcm24(0.8))
+            await h.wait_for("response.done", turn)
+            await h.settle()
+        chat = engines.chat
+        assert len(chat.prefilled) == 2  # type: ignore[attr-defined]
+        first, second = chat.prefilled  # type: ignore[attr-defined]
+        assert [m.role for m in first] == ["system"]
+        assert [m.role for m in second] == ["system", "user", "assistant"]
+        prompt = chat.seen[-1]  # type: ignore[attr-defined]
+        assert prompt[: len(second)] == second and prompt[len(second)].role == "user"
+
+    run(main())
+
+
 def test_resumed_speech_discards_speculation() -> None:
     async def main() -> None:
         engines = fake_engines()
