@@ -94,12 +94,13 @@ class Settings(BaseSettings):
     stt_compute_type: str = "int8"
     stt_beam_size: int = 1
     stt_language: str | None = "en"
-    stt_short_window_s: float = Field(
+    realtime_stt_window_s: float = Field(
         10.0,
         ge=0,
         le=30,
-        description="Local Whisper: clips up to this minus 1 s are encoded in a window this long instead "
-        "of 30 s (3x faster on a 2 s turn, same words within noise: bench/stt_window.py); 0 turns it off.",
+        description="Realtime sessions, local Whisper: turns up to this minus 1 s are encoded in a window "
+        "this long instead of 30 s (3x faster on a 2 s turn; word error rate within noise, names a little "
+        "less sure: bench/stt_window.py); 0 turns it off. The chained path and /v1/audio keep 30 s.",
     )
 
     llm_provider: Provider = "local"

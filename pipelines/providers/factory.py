@@ -88,8 +88,10 @@ def _default_cpu_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def build_stt(settings: Settings) -> SpeechToText:
-    """The speech-to-text provider named by `settings.stt_provider`."""
+def build_stt(settings: Settings, *, short_window_s: float = 0.0) -> SpeechToText:
+    """The speech-to-text provider named by `settings.stt_provider`. `short_window_s` (local Whisper
+    only) trades a little certainty on names for speed; the realtime pool asks for it, stored
+    transcripts do not."""
     if settings.stt_provider == "openai":
         from pipelines.providers.openai_stt import OpenAISpeechToText
 
@@ -107,7 +109,7 @@ def build_stt(settings: Settings) -> SpeechToText:
         settings.stt_beam_size,
         settings.stt_language,
         threads,
-        settings.stt_short_window_s,
+        short_window_s,
     )
     return _cached(
         ("stt", model_dir, *shape),
@@ -117,7 +119,7 @@ def build_stt(settings: Settings) -> SpeechToText:
             compute_type=settings.stt_compute_type,
             beam_size=settings.stt_beam_size,
             language=settings.stt_language,
-            short_window_s=settings.stt_short_window_s,
+            short_window_s=short_window_s,
         ),
     )
 

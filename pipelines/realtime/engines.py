@@ -98,7 +98,7 @@ def load_engines(settings: Settings) -> Engines:
     from pipelines.providers.local_vad import SileroVAD
 
     engines = Engines(
-        stt=build_stt(settings),
+        stt=build_stt(settings, short_window_s=settings.realtime_stt_window_s),
         chat=build_chat_model(settings),
         tts=build_tts(settings),
         make_vad=SileroVAD,

@@ -55,8 +55,8 @@ def test_refuses_stereo(stt: SpeechToText) -> None:
 def test_short_clips_take_the_short_window_with_the_same_words(question_16k: np.ndarray) -> None:
     """The 10 s window gives the 30 s window's words on a spoken question, give or take one (its word
     error rate is the same within noise: bench/stt_window.py); silence gives nothing, not a loop."""
-    short = WhisperSpeechToText()
-    full = WhisperSpeechToText(short_window_s=0)
+    short = WhisperSpeechToText(short_window_s=10)
+    full = WhisperSpeechToText()
     assert short._transcribe_short(question_16k, language="en", prompt=None) is not None
     got, expected = _words(short.transcribe(question_16k).text), _words(full.transcribe(question_16k).text)
     matcher = difflib.SequenceMatcher(a=got, b=expected)
@@ -67,7 +67,7 @@ def test_short_clips_take_the_short_window_with_the_same_words(question_16k: np.
 
 
 def test_long_clips_take_the_ordinary_path(question_16k: np.ndarray) -> None:
-    stt = WhisperSpeechToText()
+    stt = WhisperSpeechToText(short_window_s=10)
     long_clip = np.concatenate([question_16k] * 4 + [np.zeros(16_000 * 4, dtype=np.float32)])
     assert len(long_clip) > 16_000 * 9
     assert stt._transcribe_short(long_clip, language="en", prompt=None) is None
