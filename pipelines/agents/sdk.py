@@ -59,7 +59,7 @@ def _arguments(text: str) -> Any:
         return text
 
 
-def _guardrail_message(output_info: Any) -> str:
+def guardrail_message(output_info: Any) -> str:
     """A guardrail may put the words to say in `output_info` (a string, or a dict with "message")."""
     if isinstance(output_info, str) and output_info.strip():
         return output_info
@@ -105,12 +105,12 @@ class SdkResponder:
         except InputGuardrailTripwireTriggered as exc:
             tripped = exc.guardrail_result
             event = self._guardrail_event("input", tripped.guardrail.get_name(), agent.name)
-            message = _guardrail_message(tripped.output.output_info)
+            message = guardrail_message(tripped.output.output_info)
             return AgentReply(message, agent.name, (event,))
         except OutputGuardrailTripwireTriggered as exc:
             out = exc.guardrail_result
             event = self._guardrail_event("output", out.guardrail.get_name(), out.agent.name)
-            return AgentReply(_guardrail_message(out.output.output_info), out.agent.name, (event,))
+            return AgentReply(guardrail_message(out.output.output_info), out.agent.name, (event,))
         events = self._events(result.new_items, timings)
         text = trim_to_last_sentence(str(result.final_output or "").strip()) or NOT_HEARD_REPLY
         return AgentReply(text, result.last_agent.name, tuple(events))

@@ -17,8 +17,7 @@ A function tool is run with `FunctionTool.on_invoke_tool`, as the SDK Runner run
 the current agent; the session then takes the new agent's instructions, persists the switch and sends
 `session.updated` (see `RealtimeSession._run_server_tools`).
 
-Input and output guardrails of the agents are not run here (the chained path runs them through the SDK
-Runner); the realtime pool has no guardrail stage yet.
+The agent's input and output guardrails run through `guardrails` (`pipelines.realtime.guardrails`).
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from agents.tool_context import ToolContext
 from pipelines.agents.registry import AgentRegistry
 from pipelines.agents.routing import RouteDecision, answer_to_question, route
 from pipelines.providers.base import ChatMessage, ToolCall
+from pipelines.realtime.guardrails import AgentGuardrails
 from pipelines.realtime.tools import Plan
 from pipelines.text.sentences import trim_to_last_sentence
 
@@ -61,6 +61,7 @@ class AgentTools:
         self.registry = registry
         self.agent: Agent[Any] = registry.get(agent)
         self._issued: dict[str, bool] = {}  # call_id of each call this runner planned -> is a handoff
+        self.guardrails = AgentGuardrails(lambda: self.agent)
 
     @property
     def agent_name(self) -> str:

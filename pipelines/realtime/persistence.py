@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-RecordKind = Literal["user", "assistant", "function_call", "function_call_output", "agent"]
+RecordKind = Literal["user", "assistant", "function_call", "function_call_output", "agent", "guardrail"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Record:
     text: str = ""
     #: assistant: `generated` (the full reply), `interrupted`, `response_id`, `status`; function calls:
     #: `name`, `call_id`, `arguments`; outputs: `call_id`; agent (a handoff; `text` is the new agent's
-    #: name): `from`, `to`.
+    #: name): `from`, `to`; guardrail (`text` is the message said instead): `kind`, `name`, `agent`.
     data: dict[str, Any] = field(default_factory=dict)
 
 

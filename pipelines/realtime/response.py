@@ -23,6 +23,7 @@ from pipelines.realtime.config import SessionConfig
 from pipelines.realtime.conversation import Conversation, Spoken, heard_text
 from pipelines.realtime.engines import Engines, stream_in_thread
 from pipelines.realtime.gate import Gate
+from pipelines.realtime.guardrails import Guard, Tripped
 from pipelines.realtime.protocol import event, new_id
 from pipelines.realtime.tools import Plan, tool_schemas
 from pipelines.text.sentences import SentenceSplitter, split_sentences
@@ -41,6 +42,7 @@ class Outcome:
     heard: str = ""  # what was (estimated to be) played
     item_id: str | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+    guardrail: Tripped | None = None  # the guardrail whose message replaced the reply
 
 
 @dataclass
@@ -70,12 +72,14 @@ class Response:
         gate: Gate,
         lead_ms: float = 1000.0,
         plan: Plan | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.id = new_id("resp")
         self.engines, self.config, self.conversation = engines, config, conversation
         self.messages, self.tools, self.gate = messages, tools, gate
         self.lead_ms = lead_ms
         self.plan = plan  # decided by the session's agent (server tools): call tools or say a sentence
+        self.guard = guard  # the agent's guardrails, on the user's words and on each sentence before speech
         self.stop = threading.Event()
         self.playback = Playback()
         self.spoken: list[Spoken] = []
@@ -165,14 +169,15 @@ class Response:
             return await self._finish("cancelled", self._cancel_reason)
         message: _MessageOut | None = None
         try:
-            if self.plan is not None and self.plan.calls:
+            plan = await self._input_checked(self.plan)
+            if plan is not None and plan.calls:
                 self._closing = True
-                await self._function_calls(ChatResult(text="", tool_calls=self.plan.calls))
+                await self._function_calls(ChatResult(text="", tool_calls=plan.calls))
                 return await self._finish("completed", None)
-            if self.plan is not None and self.plan.say is not None:
+            if plan is not None and plan.say is not None:
                 message = _MessageOut(self)
                 await message.begin()
-                await message.speak_text(self.plan.say)
+                await message.speak_text(plan.say)
             elif self.tools and self.config.tool_choice != "none":
                 result = await asyncio.to_thread(
                     self.engines.complete,
@@ -208,6 +213,17 @@ class Response:
                 "error": {"type": "server_error", "code": "model_error", "message": str(exc)},
             }
             return await self._finish("failed", None, details)
+
+    async def _input_checked(self, plan: Plan | None) -> Plan | None:
+        """The plan, unless an input guardrail trips on the user's words: then its message is the reply."""
+        last = self.messages[-1] if self.messages else None
+        if self.guard is None or last is None or last.role != "user":
+            return plan
+        tripped = await self.guard.check_input(last.content)
+        if tripped is None:
+            return plan
+        self.outcome.guardrail = tripped
+        return Plan(say=tripped.message)
 
     async def _finish(
         self, status: str, reason: str | None, details: dict[str, Any] | None = None
@@ -314,14 +330,19 @@ class _MessageOut:
         try:
             while (sentence := await sentences.get()) is not None:
                 await self._say(sentence)
+                if self.r.outcome.guardrail is not None:
+                    return  # the guardrail's message was the last word; closing stops the model
             await producer  # re-raises a model error
         finally:
             producer.cancel()
 
     async def speak_text(self, text: str) -> None:
+        tripped_before = self.r.outcome.guardrail is not None
         for sentence in split_sentences(text):
             self.text = f"{self.text} {sentence}".strip()
             await self._say(sentence)
+            if not tripped_before and self.r.outcome.guardrail is not None:
+                return
 
     async def _produce(self, sentences: asyncio.Queue[str | None]) -> None:
         r = self.r
@@ -351,7 +372,19 @@ class _MessageOut:
         finally:
             sentences.put_nowait(None)
 
+    async def _guarded(self, sentence: str) -> str:
+        """The sentence, or the guardrail's message if an output guardrail trips on the reply with it."""
+        r = self.r
+        if r.guard is None or r.outcome.guardrail is not None:
+            return sentence  # nothing to check, or this is already the guardrail's own message
+        tripped = await r.guard.check_output(f"{self.sent_text} {sentence}".strip())
+        if tripped is None:
+            return sentence
+        r.outcome.guardrail = tripped
+        return tripped.message
+
     async def _say(self, sentence: str) -> None:
+        sentence = await self._guarded(sentence)
         if not self.audio:
             delta = sentence if not self.sent_text else f" {sentence}"
             self.sent_text += delta
@@ -402,7 +435,11 @@ class _MessageOut:
                 )
         else:
             transcript = self.sent_text.strip()
-        r.outcome.text, r.outcome.heard = self.text.strip(), transcript
+        # after an output guardrail the blocked words are not kept anywhere, as on the chained path
+        generated = (
+            self.sent_text if r.outcome.guardrail and r.outcome.guardrail.kind == "output" else self.text
+        )
+        r.outcome.text, r.outcome.heard = generated.strip(), transcript
         ids = self._ids()
         if self.audio and status == "completed":  # the resampler's last ~30 ms, held for continuity
             tail = self.encoder.encode(np.zeros(0, dtype=np.int16), last=True)

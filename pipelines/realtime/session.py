@@ -408,6 +408,7 @@ class RealtimeSession:
             gate=gate,
             lead_ms=self.limits.output_lead_ms,
             plan=plan,
+            guard=agent.guardrails if agent else None,
         )
 
     def _start_response(
@@ -480,6 +481,13 @@ class RealtimeSession:
                         "response_id": outcome.response_id,
                         "status": outcome.status,
                     },
+                )
+            )
+        if outcome.guardrail is not None:
+            g = outcome.guardrail
+            self._persist(
+                Record(
+                    "guardrail", new_id("item"), g.message, {"kind": g.kind, "name": g.name, "agent": g.agent}
                 )
             )
         for call in outcome.calls:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from pipelines.providers.base import ChatMessage, ToolCall
+from pipelines.realtime.guardrails import Guard
 
 
 class ToolRunner(Protocol):
@@ -44,6 +45,11 @@ class AgentRunner(ToolRunner, Protocol):
 
     @property
     def instructions(self) -> str: ...
+
+    @property
+    def guardrails(self) -> Guard:
+        """The current agent's input and output guardrails."""
+        ...
 
     def plan(self, messages: Sequence[ChatMessage]) -> Plan | None:
         """The decision for a response over `messages`; None lets the model reply."""

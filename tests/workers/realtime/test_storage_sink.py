@@ -63,3 +63,31 @@ def test_handoff_record_sets_the_conversation_agent(tmp_path: Path) -> None:
             "from": "Assistant",
             "to": "Support",
         }
+
+
+def test_guardrail_record_is_an_event_of_its_turn(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    sink = StorageSink(url)
+    conv_id = sink.open("sess_1", owner="key_abc", agent="Assistant")
+    sink.upsert(Record("user", "item_u1", "What is my password?"))
+    refusal = "I can't help with passwords."
+    sink.upsert(Record("assistant", "item_a1", refusal, {"generated": refusal}))
+    sink.upsert(
+        Record(
+            "guardrail", "item_g1", refusal, {"kind": "input", "name": "no_credentials", "agent": "Assistant"}
+        )
+    )
+    with session_scope(url) as db:
+        (turn,) = get_conversation(db, conv_id, owner="key_abc").turns
+        assert turn.spoken_text == refusal
+        assert turn.events == [
+            {
+                "item_id": "item_g1",
+                "type": "guardrail",
+                "text": refusal,
+                "kind": "input",
+                "name": "no_credentials",
+                "agent": "Assistant",
+            }
+        ]
