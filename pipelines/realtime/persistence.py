@@ -6,8 +6,12 @@ later `conversation.item.truncate` shortens what was heard, so the stored text i
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+log = logging.getLogger(__name__)
 
 RecordKind = Literal["user", "assistant", "function_call", "function_call_output", "agent", "guardrail"]
 
@@ -52,3 +56,40 @@ class MemorySink:
 
     def close(self) -> None:
         self.closed = True
+
+
+class RecordWriter:
+    """A session's records, written one at a time in the order they were made, off the event loop.
+
+    Order matters: the sink files an assistant reply under the user turn written before it, so writes
+    racing in parallel threads could file a reply under the wrong turn. `close` waits for what is queued,
+    so the last words of a session that ends right after its reply are still stored.
+    """
+
+    def __init__(self, sink: ConversationSink) -> None:
+        self.sink = sink
+        self._queue: asyncio.Queue[Record | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, record: Record) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+        self._queue.put_nowait(record)
+
+    async def _run(self) -> None:
+        while (record := await self._queue.get()) is not None:
+            try:
+                await asyncio.to_thread(self.sink.upsert, record)
+            except Exception:  # storage trouble must not end a live conversation
+                log.exception("could not persist %s %s", record.kind, record.item_id)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Write what is queued (for at most `timeout_s`), then stop."""
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+        except TimeoutError:
+            log.error("%d conversation records not written within %.0f s", self._queue.qsize(), timeout_s)
+            self._task.cancel()

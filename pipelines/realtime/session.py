@@ -22,7 +22,7 @@ from pipelines.realtime.conversation import Conversation, item_text
 from pipelines.realtime.engines import Engines
 from pipelines.realtime.gate import Gate
 from pipelines.realtime.input_buffer import AudioBuffer
-from pipelines.realtime.persistence import ConversationSink, MemorySink, Record
+from pipelines.realtime.persistence import ConversationSink, MemorySink, Record, RecordWriter
 from pipelines.realtime.protocol import ProtocolError, error_event, event, new_id, parse_client_event
 from pipelines.realtime.response import Outcome, Response
 from pipelines.realtime.tools import AgentRunner, NoTools, ToolRunner, server_tool_names
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than 100 ms of audio; so do we
+CLOSE_TRANSCRIBE_S = 5.0  # how long a closing session waits for its last utterance's transcript
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class RealtimeSession:
         self.config = config or SessionConfig()
         self.limits = limits or SessionLimits()
         self.sink: ConversationSink = sink or MemorySink()
+        self._writer = RecordWriter(self.sink)
         self.tools: ToolRunner = tools or NoTools()
         self.conversation = Conversation()
         self.buffer = AudioBuffer(self.limits.max_buffer_ms)
@@ -95,12 +97,15 @@ class RealtimeSession:
         await self._send(event("session.created", session=self.config.to_dict(self.id)))
 
     async def close(self) -> None:
-        """Stop all work; what was said so far is already persisted item by item."""
+        """Stop all work, but let the last words be transcribed and everything said be stored."""
         await self._drop_speculation()
         await self._interrupt("client_cancelled")
+        if self._transcribing:
+            await asyncio.wait(list(self._transcribing), timeout=CLOSE_TRANSCRIBE_S)
         for task in [*self._transcribing, *self._background, self._idle_timer]:
             if task is not None:
                 task.cancel()
+        await self._writer.close()
         await asyncio.to_thread(self.sink.close)
 
     @property
@@ -579,13 +584,7 @@ class RealtimeSession:
             )
 
     def _persist(self, record: Record) -> None:
-        async def write() -> None:
-            try:
-                await asyncio.to_thread(self.sink.upsert, record)
-            except Exception:  # storage trouble must not end a live conversation
-                log.exception("could not persist %s %s", record.kind, record.item_id)
-
-        self._spawn(write())
+        self._writer.put(record)
 
 
 async def _cancel_spec(spec: Speculation) -> None:

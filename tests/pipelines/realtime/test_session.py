@@ -6,6 +6,7 @@ import asyncio
 import json
 
 from pipelines.providers.base import ToolCall
+from pipelines.realtime.persistence import MemorySink
 from pipelines.realtime.session import SessionLimits
 from tests.pipelines.realtime.fakes import fake_engines, silence_pcm24, tone_pcm24
 from tests.pipelines.realtime.harness import Harness
@@ -297,5 +298,24 @@ def test_text_modality() -> None:
         await h.wait_for("response.done")
         assert "response.output_audio.delta" not in h.types()
         assert h.of("response.output_text.done")[0]["text"] == "It is sunny. Take a hat. Enjoy your day."
+
+    run(main())
+
+
+def test_closing_right_after_a_reply_still_stores_it_in_order() -> None:
+    """A client that hangs up as soon as the reply is done must not lose the reply (or its turn)."""
+
+    async def main() -> None:
+        sink = MemorySink()
+        h = Harness(fake_engines(reply="It is sunny."), sink=sink)
+        await h.session.start()
+        await h.audio(tone_pcm24(0.6) + silence_pcm24(0.8))
+        await h.wait_for("response.done")
+        await h.session.close()
+        kinds = [r.kind for r in sink.records.values()]
+        assert kinds == ["user", "assistant"]
+        assistant = next(r for r in sink.records.values() if r.kind == "assistant")
+        assert assistant.text == "It is sunny." and assistant.data["status"] == "completed"
+        assert sink.closed
 
     run(main())
