@@ -19,9 +19,10 @@ server events come back as they came. On the way, the relay
 Either side closing closes the other. If the upstream cannot be reached, the client gets an `error`
 event (`upstream_unavailable`) and the socket is closed cleanly.
 
-Not relayed: the user-heard text after a barge-in (`conversation.item.truncated` carries no text, so the
-stored assistant reply stays the full transcript), and the backlog cut of input audio (there is no local
-processing to fall behind).
+After a barge-in, `conversation.item.truncated` carries no text, only `audio_end_ms`: the stored reply's
+heard text is then estimated from the share of the item's audio that played (words spread evenly over
+it), as the local path estimates it per sentence. Not relayed: the backlog cut of input audio (there is
+no local processing to fall behind).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 import websockets
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pipelines.realtime.persistence import ConversationSink, Record
+from pipelines.realtime.audio import AudioFormat, duration_ms
+from pipelines.realtime.conversation import Spoken, heard_text
+from pipelines.realtime.persistence import ConversationSink, Record, RecordWriter
 from pipelines.realtime.protocol import ProtocolError, error_event, new_id
 from pipelines.realtime.tools import AgentRunner, ToolRunner, server_tool_names
 from workers.realtime.session_metrics import SessionMetrics
@@ -104,8 +107,9 @@ class _Relay:
         self._calls: dict[str, dict[str, Any]] = {}  # call_id -> server-tool call awaiting its response
         self._answered: set[str] = set()
         self._sink_open = False
-        self._writes: asyncio.Queue[Record | None] = asyncio.Queue()
-        self._writing: asyncio.Task[None] | None = None
+        self._writer = RecordWriter(sink)
+        self._output_format: AudioFormat = "audio/pcm"
+        self._replies: dict[str, _Reply] = {}  # assistant item id -> its audio so far and transcript
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -113,7 +117,6 @@ class _Relay:
         agent = self.tools.agent_name if isinstance(self.tools, AgentRunner) else "Assistant"
         await asyncio.to_thread(self.sink.open, self.id, owner=self.principal.owner, agent=agent)
         self._sink_open = True
-        self._writing = asyncio.create_task(self._writer())
         headers = dict(self.config.headers)
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
@@ -152,9 +155,7 @@ class _Relay:
             task.cancel()
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
-        if self._writing is not None:  # what was said so far is written before the sink closes
-            self._writes.put_nowait(None)
-            await asyncio.gather(self._writing, return_exceptions=True)
+        await self._writer.close()  # what was said so far is written before the sink closes
         if self._sink_open:
             await asyncio.to_thread(self.sink.close)
 
@@ -274,16 +275,24 @@ class _Relay:
             self._persist(Record("user", str(ev.get("item_id")), str(ev.get("transcript") or "")))
         elif kind in ("conversation.item.added", "conversation.item.done"):
             self._observe_item(ev.get("item") or {})
+        elif kind in ("session.created", "session.updated"):
+            fmt = (((ev.get("session") or {}).get("audio") or {}).get("output") or {}).get("format") or {}
+            self._output_format = fmt.get("type") or self._output_format
+        elif kind == "response.output_audio.delta":
+            reply = self._replies.setdefault(str(ev.get("item_id")), _Reply())
+            reply.audio_ms += duration_ms(len(str(ev.get("delta") or "")) * 3 // 4, self._output_format)
         elif kind in ("response.output_audio_transcript.done", "response.output_text.done"):
-            text = str(ev.get("transcript" if kind.endswith("transcript.done") else "text") or "")
-            self._persist(
-                Record(
-                    "assistant",
-                    str(ev.get("item_id")),
-                    text,
-                    {"generated": text, "response_id": ev.get("response_id")},
-                )
-            )
+            item_id = str(ev.get("item_id"))
+            reply = self._replies.setdefault(item_id, _Reply())
+            reply.text = str(ev.get("transcript" if kind.endswith("transcript.done") else "text") or "")
+            reply.response_id = ev.get("response_id")
+            self._persist_reply(item_id, reply)
+        elif kind == "conversation.item.truncated":
+            item_id = str(ev.get("item_id"))
+            reply = self._replies.setdefault(item_id, _Reply())
+            reply.heard_ms = float(ev.get("audio_end_ms") or 0)
+            if reply.text is not None:
+                self._persist_reply(item_id, reply)
         elif kind == "response.function_call_arguments.done" and ev.get("name"):
             self._function_call(
                 {"id": ev.get("item_id"), **{k: ev.get(k) for k in ("name", "call_id", "arguments")}}
@@ -301,6 +310,15 @@ class _Relay:
             if calls and response.get("status") == "completed":
                 self._spawn(self._run_tools(calls))
         return True
+
+    def _persist_reply(self, item_id: str, reply: _Reply) -> None:
+        text = reply.text or ""
+        data: dict[str, Any] = {"generated": text, "response_id": reply.response_id}
+        if reply.heard_ms is not None:
+            heard = heard_text([Spoken(text, 0.0, max(reply.audio_ms, 1.0))], reply.heard_ms)
+            data |= {"interrupted": True, "truncated": True}
+            text = heard
+        self._persist(Record("assistant", item_id, text, data))
 
     def _observe_item(self, item: dict[str, Any]) -> None:
         kind, item_id = item.get("type"), str(item.get("id") or "")
@@ -373,14 +391,7 @@ class _Relay:
     def _persist(self, record: Record) -> None:
         """Queue a write; one writer keeps them in event order (a reply must not land before its turn)."""
         if record.item_id and record.item_id != "None":
-            self._writes.put_nowait(record)
-
-    async def _writer(self) -> None:
-        while (record := await self._writes.get()) is not None:
-            try:
-                await asyncio.to_thread(self.sink.upsert, record)
-            except Exception:  # storage trouble must not end a live conversation
-                log.exception("could not persist %s %s", record.kind, record.item_id)
+            self._writer.put(record)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -399,6 +410,17 @@ class _Relay:
         data = error_event(ProtocolError(message, code=code, type=type))
         self.metrics.observe(data)
         await self._emit_text(json.dumps(data))
+
+
+@dataclass
+class _Reply:
+    """An assistant item seen on its way to the client: how much audio it had, what it said, and where
+    a barge-in cut it."""
+
+    audio_ms: float = 0.0
+    text: str | None = None
+    response_id: Any = None
+    heard_ms: float | None = None
 
 
 def _redact(url: str) -> str:

@@ -77,6 +77,36 @@ def test_text_turn_is_relayed_and_stored(serve_app: Any, tmp_path: Path) -> None
         assert turn.reply_text == "Knock knock." and turn.spoken_text == "Knock knock."
 
 
+def test_barge_in_truncation_stores_what_was_heard(serve_app: Any) -> None:
+    """The upstream's `conversation.item.truncated` has no text: the relay estimates the heard words."""
+    sink = MemorySink()
+    reply = "One two three four five six seven eight nine ten."
+
+    async def main(base: str) -> None:
+        client = AsyncOpenAI(api_key=API_KEY, websocket_base_url=base)
+        async with client.realtime.connect(model="x") as conn:
+            await conn.recv()
+            await conn.session.update(session=MANUAL)  # type: ignore[arg-type]
+            await conn.recv()
+            await conn.conversation.item.create(item=_user_text("Count to ten."))  # type: ignore[arg-type]
+            await conn.response.create()
+            events = await collect_until(conn, "response.done")
+            item_id = events[-1].response.output[0].id
+            await conn.conversation.item.truncate(item_id=item_id, content_index=0, audio_end_ms=400)
+            truncated = await collect_until(conn, "conversation.item.truncated")
+            assert truncated[-1].audio_end_ms == 400
+
+    with (
+        serve_app(fake_engines(reply=reply)) as upstream,
+        serve_app(fake_engines(), relay=_relay_to(upstream), sink_factory=lambda principal: sink) as relay,
+    ):
+        run(main(relay.ws_base))
+    assistant = next(r for r in sink.records.values() if r.kind == "assistant")
+    assert assistant.data["generated"] == reply and assistant.data["truncated"] is True
+    # 10 words over ~0.8 s of audio (the fake voice speaks 80 ms a word): about 4 or 5 were heard
+    assert reply.startswith(assistant.text) and 3 <= len(assistant.text.split()) <= 5, assistant.text
+
+
 def test_agent_tool_runs_in_the_relay(serve_app: Any) -> None:
     sink = MemorySink()
     registry = load_agents("pipelines.agents.examples:agents", default="Assistant")
