@@ -23,19 +23,19 @@ async def retry_job(
     """Run a failed job again from the stage that failed; earlier stages keep their results.
     409 if the job has not failed. Queued even while the broker is down (the sweeper sends it later)."""
 
-    def reset() -> str:
+    def reset() -> tuple[str, JobDocument]:
         turn = get_turn(session, job_id, owner=principal.owner)
         try:
             stage = retry_turn(turn)
         except InvalidTransition as exc:
             raise ApiError(409, str(exc), code="not_retryable") from exc
         session.commit()
-        return stage
+        session.expire_all()
+        # the job as this request left it (queued): once published, a fast worker may already be on it
+        return stage, JobDocument.of(get_turn(session, job_id))
 
-    stage = await run_in_threadpool(reset)
+    stage, document = await run_in_threadpool(reset)
     await run_in_threadpool(publish, settings.resolved_database_url, job_id, stage)
-    session.expire_all()
-    document = JobDocument.of(get_turn(session, job_id))
     return JSONResponse(document.model_dump(mode="json"), status_code=202)
 
 
