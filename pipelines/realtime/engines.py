@@ -66,17 +66,24 @@ class Engines:
     #: two at once (llama.cpp's spinning threads against CTranslate2's) made a 0.1 s step take seconds.
     #: The LLM takes it per token, so TTS of a finished sentence slots in between tokens.
     compute: FairLock = field(default_factory=FairLock)
+    #: One reply is generated at a time. A local model keeps its state between the tokens of a stream
+    #: (llama.cpp holds the model's own lock across them), so a second stream, a completion or a prefill
+    #: that took `compute` and then waited for the model deadlocked against the first stream waiting for
+    #: `compute` to write its next token (the bench hung with 4 sessions). Lock order: `generating`, then
+    #: `compute`, then the model's own lock; STT and TTS take `compute` alone and still slot in between
+    #: tokens.
+    generating: threading.Lock = field(default_factory=threading.Lock)
 
     def transcribe(self, audio: np.ndarray) -> str:
         with self.compute:
             return self.stt.transcribe(audio, language=self.stt_language).text.strip()
 
     def complete(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> ChatResult:
-        with self.compute:
+        with self.generating, self.compute:
             return self.chat.complete(messages, options)
 
     def prefill(self, messages: Sequence[ChatMessage]) -> None:
-        with self.compute:
+        with self.generating, self.compute:
             self.chat.prefill(messages)
 
     def synthesize(self, text: str) -> Speech:
@@ -120,11 +127,13 @@ async def stream_in_thread(
     options: GenerationOptions,
     stop: threading.Event,
     compute: FairLock | None = None,
+    generating: threading.Lock | None = None,
 ) -> AsyncIterator[str]:
     """Iterate a blocking token stream from a worker thread, so the event loop keeps reading frames.
 
     Setting `stop` (or closing this iterator) makes the thread close the model's generator after the
-    current token, which releases the model for the next session at once.
+    current token, which releases the model for the next session at once. The thread holds
+    `generating` for the whole stream and `compute` for each token (see `Engines.generating`).
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
@@ -137,6 +146,17 @@ async def stream_in_thread(
             halt.set()
 
     def work() -> None:
+        exclusive = generating or threading.Lock()
+        while not exclusive.acquire(timeout=0.05):  # another reply is being generated
+            if stop.is_set() or halt.is_set():
+                put(None)
+                return
+        try:
+            stream()
+        finally:
+            exclusive.release()
+
+    def stream() -> None:
         gen = chat.stream(messages, options)
         lock = compute or FairLock()
         try:

@@ -351,7 +351,7 @@ class _MessageOut:
         try:
             head: str | None = ""  # text before the first release; a long first sentence is cut at a comma
             async for delta in stream_in_thread(
-                r.engines.chat, r.messages, options, r.stop, r.engines.compute
+                r.engines.chat, r.messages, options, r.stop, r.engines.compute, r.engines.generating
             ):
                 r._tokens_out += 1
                 self.text += delta

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 
@@ -43,7 +44,10 @@ class FixedSTT(SpeechToText):
 
 
 class ScriptedChat(ChatModel):
-    """Streams `reply` word by word; with tools offered, calls `tool_call` once, then answers."""
+    """Streams `reply` word by word; with tools offered, calls `tool_call` once, then answers.
+
+    Like llama.cpp, it holds its own lock for a whole stream (across yields) and for each completion or
+    prefill: a model has one state, and callers must not interleave two generations on it."""
 
     name = "fake"
 
@@ -54,21 +58,28 @@ class ScriptedChat(ChatModel):
         self.tool_call: ToolCall | None = None
         self.seen: list[list[ChatMessage]] = []
         self.prefilled: list[list[ChatMessage]] = []
+        self.lock = threading.Lock()
 
     def prefill(self, messages: Sequence[ChatMessage]) -> None:
-        self.prefilled.append(list(messages))
+        with self.lock:
+            self.prefilled.append(list(messages))
 
     def _complete_impl(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> ChatResult:
+        with self.lock:
+            return self._answer(messages, options)
+
+    def _answer(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> ChatResult:
         self.seen.append(list(messages))
         if options.tools and self.tool_call and not any(m.role == "tool" for m in messages):
             return ChatResult(text="", tool_calls=(self.tool_call,))
         return ChatResult(text=self.reply, completion_tokens=len(self.reply.split()))
 
     def _stream_impl(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> Iterator[str]:
-        self.seen.append(list(messages))
-        for i, word in enumerate(self.reply.split(" ")):
-            time.sleep(self.token_delay_s)
-            yield word if i == 0 else " " + word
+        with self.lock:
+            self.seen.append(list(messages))
+            for i, word in enumerate(self.reply.split(" ")):
+                time.sleep(self.token_delay_s)
+                yield word if i == 0 else " " + word
 
 
 class ToneTTS(TextToSpeech):

@@ -319,3 +319,20 @@ def test_closing_right_after_a_reply_still_stores_it_in_order() -> None:
         assert sink.closed
 
     run(main())
+
+
+def test_sessions_answering_at_once_share_the_model_without_deadlock() -> None:
+    """Three sessions of one process reply at the same moment on one model (which, like llama.cpp, keeps
+    its lock across a stream's tokens): every reply completes, one generation at a time."""
+
+    async def main() -> None:
+        engines = fake_engines(reply="One two three. Four five six. Seven eight nine.", token_delay_s=0.01)
+        sessions = [Harness(engines) for _ in range(3)]
+        for h in sessions:
+            await h.session.start()
+        turn = tone_pcm24(0.6) + silence_pcm24(0.8)
+        await asyncio.gather(*(h.audio(turn) for h in sessions))
+        done = await asyncio.gather(*(h.wait_for("response.done", timeout=15) for h in sessions))
+        assert [d["response"]["status"] for d in done] == ["completed"] * 3
+
+    run(main())
