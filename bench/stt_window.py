@@ -1,7 +1,7 @@
 """Whisper's short window against its ordinary 30 s window, side by side on the same piper speech:
 word error rate and time per clip. `python -m bench.stt_window [--takes 3]`
 
-The realtime path transcribes short turns in a 10 s window (`Settings.realtime_stt_window_s`);
+The realtime path transcribes short turns in a shorter window (`Settings.realtime_stt_window_s`);
 this is the evidence that it keeps the words while cutting the time, measured in one run so the ratio
 holds on a noisy machine.
 """
@@ -70,6 +70,7 @@ def edit_distance(a: list[str], b: list[str]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--takes", type=int, default=3, help="piper takes per sentence (piper is random)")
+    parser.add_argument("--windows", default="10,20", help="short windows to compare with 30 s, in seconds")
     args = parser.parse_args()
     tts = PiperTextToSpeech()
     clips = []
@@ -78,7 +79,8 @@ def main() -> None:
             speech = tts.synthesize(text)
             audio = soxr.resample(speech.samples.astype(np.float32) / 32768, speech.sample_rate, 16_000)
             clips.append((text, audio.astype(np.float32)))
-    models = {"10 s window": WhisperSpeechToText(short_window_s=10), "30 s window": WhisperSpeechToText()}
+    models = {f"{w} s window": WhisperSpeechToText(short_window_s=float(w)) for w in args.windows.split(",")}
+    models["30 s window"] = WhisperSpeechToText()
     table = Table(title=f"Whisper tiny.en on {len(clips)} piper clips ({len(SENTENCES)} sentences)")
     for column in ("window", "WER %", "median ms", "p95 ms", "time ratio"):
         table.add_column(column, justify="right")

