@@ -15,8 +15,9 @@ A guardrail that raises is logged and treated as not tripped: a broken rule must
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from agents import Agent, RunContextWrapper
@@ -49,29 +50,29 @@ class AgentGuardrails:
         self._current = current
 
     async def check_input(self, text: str) -> Tripped | None:
-        agent = self._current()
-        for guardrail in agent.input_guardrails:
-            try:
-                result = await guardrail.run(agent, text, RunContextWrapper(context=None))
-            except Exception:
-                log.exception("input guardrail %s failed", guardrail.get_name())
-                continue
-            if result.output.tripwire_triggered:
-                return self._tripped("input", guardrail.get_name(), agent, result.output.output_info)
-        return None
+        agent, ctx = self._current(), RunContextWrapper(context=None)
+        checks = [(g.get_name(), partial(g.run, agent, text, ctx)) for g in agent.input_guardrails]
+        return await _first_tripped("input", agent, checks)
 
     async def check_output(self, text: str) -> Tripped | None:
-        agent = self._current()
-        for guardrail in agent.output_guardrails:
-            try:
-                result = await guardrail.run(RunContextWrapper(context=None), agent, text)
-            except Exception:
-                log.exception("output guardrail %s failed", guardrail.get_name())
-                continue
-            if result.output.tripwire_triggered:
-                return self._tripped("output", guardrail.get_name(), agent, result.output.output_info)
-        return None
+        agent, ctx = self._current(), RunContextWrapper(context=None)
+        checks = [(g.get_name(), partial(g.run, ctx, agent, text)) for g in agent.output_guardrails]
+        return await _first_tripped("output", agent, checks)
 
-    @staticmethod
-    def _tripped(kind: Literal["input", "output"], name: str, agent: Agent[Any], info: Any) -> Tripped:
-        return Tripped(kind=kind, name=name, agent=agent.name, message=guardrail_message(info))
+
+async def _first_tripped(
+    kind: Literal["input", "output"],
+    agent: Agent[Any],
+    checks: list[tuple[str, Callable[[], Awaitable[Any]]]],
+) -> Tripped | None:
+    """Run the guardrails in order; the first that trips decides."""
+    for name, check in checks:
+        try:
+            result = await check()
+        except Exception:
+            log.exception("%s guardrail %s failed", kind, name)
+            continue
+        if result.output.tripwire_triggered:
+            message = guardrail_message(result.output.output_info)
+            return Tripped(kind=kind, name=name, agent=agent.name, message=message)
+    return None

@@ -26,17 +26,23 @@ def guardrail_records(sink: MemorySink) -> list[dict[str, object]]:
     return [{"text": r.text, **r.data} for r in sink.records.values() if r.kind == "guardrail"]
 
 
+async def spoken_turn(heard: str, reply: str) -> tuple[Harness, MemorySink]:
+    """One spoken turn with the example agents: the user says `heard`, the model would say `reply`."""
+    engines = fake_engines(reply=reply)
+    engines.stt = FixedSTT(heard)
+    sink = MemorySink()
+    h = Harness(engines, tools=agent_tools(), sink=sink)
+    await h.session.start()
+    await h.audio(silence_pcm24(0.3) + tone_pcm24(1.0) + silence_pcm24(0.8))
+    done = await h.wait_for("response.done")
+    await h.settle(0.1)
+    assert done["response"]["status"] == "completed"
+    return h, sink
+
+
 def test_input_guardrail_answers_instead_of_the_model() -> None:
     async def main() -> None:
-        engines = fake_engines(reply="Your password is hunter2.")
-        engines.stt = FixedSTT("What is my bank password?")
-        sink = MemorySink()
-        h = Harness(engines, tools=agent_tools(), sink=sink)
-        await h.session.start()
-        await h.audio(silence_pcm24(0.3) + tone_pcm24(1.0) + silence_pcm24(0.8))
-        done = await h.wait_for("response.done")
-        await h.settle(0.1)
-        assert done["response"]["status"] == "completed"
+        h, sink = await spoken_turn("What is my bank password?", "Your password is hunter2.")
         (spoken,) = [e["transcript"] for e in h.of("response.output_audio_transcript.done")]
         assert spoken == CREDENTIALS_REFUSAL
         assert h.of("response.output_audio.delta")
@@ -51,15 +57,7 @@ def test_input_guardrail_answers_instead_of_the_model() -> None:
 def test_output_guardrail_stops_the_reply_before_the_number_is_spoken() -> None:
     async def main() -> None:
         reply = "Let me check. Your card is 4111 1111 1111 1111. It expires soon."
-        engines = fake_engines(reply=reply)
-        engines.stt = FixedSTT("Tell me something nice.")
-        sink = MemorySink()
-        h = Harness(engines, tools=agent_tools(), sink=sink)
-        await h.session.start()
-        await h.audio(silence_pcm24(0.3) + tone_pcm24(1.0) + silence_pcm24(0.8))
-        done = await h.wait_for("response.done")
-        await h.settle(0.1)
-        assert done["response"]["status"] == "completed"
+        h, sink = await spoken_turn("Tell me something nice.", reply)
         deltas = [e["delta"] for e in h.of("response.output_audio_transcript.delta")]
         assert "".join(deltas) == f"Let me check. {LONG_NUMBER_REFUSAL}"
         assert "4111" not in str(h.events)  # neither said nor in any event
@@ -72,14 +70,7 @@ def test_output_guardrail_stops_the_reply_before_the_number_is_spoken() -> None:
 
 def test_a_clean_reply_passes_untouched() -> None:
     async def main() -> None:
-        engines = fake_engines(reply="It is sunny. Take a hat.")
-        engines.stt = FixedSTT("How are you?")
-        sink = MemorySink()
-        h = Harness(engines, tools=agent_tools(), sink=sink)
-        await h.session.start()
-        await h.audio(silence_pcm24(0.3) + tone_pcm24(1.0) + silence_pcm24(0.8))
-        await h.wait_for("response.done")
-        await h.settle(0.1)
+        h, sink = await spoken_turn("How are you?", "It is sunny. Take a hat.")
         assert [e["transcript"] for e in h.of("response.output_audio_transcript.done")] == [
             "It is sunny. Take a hat."
         ]

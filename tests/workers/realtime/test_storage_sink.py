@@ -11,11 +11,15 @@ from pipelines.storage.turns import get_conversation
 from workers.realtime.storage_sink import StorageSink
 
 
-def test_turns_record_heard_text_and_tools(tmp_path: Path) -> None:
+def _open_sink(tmp_path: Path) -> tuple[str, StorageSink, str]:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade(url)
     sink = StorageSink(url)
-    conv_id = sink.open("sess_1", owner="key_abc", agent="Assistant")
+    return url, sink, sink.open("sess_1", owner="key_abc", agent="Assistant")
+
+
+def test_turns_record_heard_text_and_tools(tmp_path: Path) -> None:
+    url, sink, conv_id = _open_sink(tmp_path)
     sink.upsert(Record("user", "item_u1", "What is the weather?"))
     sink.upsert(
         Record("function_call", "item_f1", "", {"name": "get_weather", "call_id": "c1", "arguments": "{}"})
@@ -44,10 +48,7 @@ def test_turns_record_heard_text_and_tools(tmp_path: Path) -> None:
 
 
 def test_handoff_record_sets_the_conversation_agent(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    sink = StorageSink(url)
-    conv_id = sink.open("sess_1", owner="key_abc", agent="Assistant")
+    url, sink, conv_id = _open_sink(tmp_path)
     sink.upsert(Record("user", "item_u1", "Please connect me to customer support."))
     sink.upsert(Record("agent", "item_h1", "Support", {"from": "Assistant", "to": "Support"}))
     sink.upsert(Record("user", "item_u2", "Where is my order?"))
@@ -66,10 +67,7 @@ def test_handoff_record_sets_the_conversation_agent(tmp_path: Path) -> None:
 
 
 def test_guardrail_record_is_an_event_of_its_turn(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    sink = StorageSink(url)
-    conv_id = sink.open("sess_1", owner="key_abc", agent="Assistant")
+    url, sink, conv_id = _open_sink(tmp_path)
     sink.upsert(Record("user", "item_u1", "What is my password?"))
     refusal = "I can't help with passwords."
     sink.upsert(Record("assistant", "item_a1", refusal, {"generated": refusal}))
