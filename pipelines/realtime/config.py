@@ -208,3 +208,31 @@ def _turn_detection(td: Any) -> TurnDetection | None:
         interrupt_response=interrupt,
         idle_timeout_ms=td.idle_timeout_ms,
     )
+
+
+def with_response_overrides(config: SessionConfig, overrides: Any) -> SessionConfig:
+    """`response.create` may override instructions, modalities, tools and tool choice for one response."""
+    if overrides is None:
+        return config
+    changes: dict[str, Any] = {}
+    if overrides.instructions is not None:
+        changes["instructions"] = overrides.instructions
+    if overrides.output_modalities:
+        changes["output_modalities"] = tuple(overrides.output_modalities)
+    if overrides.max_output_tokens is not None:
+        changes["max_output_tokens"] = overrides.max_output_tokens
+    if overrides.tool_choice is not None:
+        choice = overrides.tool_choice
+        changes["tool_choice"] = choice if isinstance(choice, str) else choice.model_dump(exclude_none=True)
+    if overrides.tools is not None:
+        changes["tools"] = tuple(
+            {
+                "type": "function",
+                "name": t.name,
+                "description": t.description or "",
+                "parameters": t.parameters or {},
+            }
+            for t in overrides.tools
+            if getattr(t, "name", None)
+        )
+    return replace(config, **changes)

@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from pipelines.realtime.conversation import item_text
+
 log = logging.getLogger(__name__)
 
 RecordKind = Literal["user", "assistant", "function_call", "function_call_output", "agent", "guardrail"]
@@ -56,6 +58,22 @@ class MemorySink:
 
     def close(self) -> None:
         self.closed = True
+
+
+def record_of(item: dict[str, Any]) -> Record | None:
+    """The record of a conversation item added by the client or a server tool (not a spoken turn)."""
+    kind = item.get("type")
+    if kind == "message":
+        role = "assistant" if item.get("role") == "assistant" else "user"
+        return Record(role, item["id"], item_text(item))
+    if kind == "function_call":
+        fields = {k: item.get(k) for k in ("name", "call_id", "arguments")}
+        return Record("function_call", item["id"], "", fields)
+    if kind == "function_call_output":
+        return Record(
+            "function_call_output", item["id"], item.get("output", ""), {"call_id": item["call_id"]}
+        )
+    return None
 
 
 class RecordWriter:

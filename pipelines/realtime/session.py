@@ -17,12 +17,17 @@ from pydantic import BaseModel
 
 from pipelines.providers.base import ChatMessage
 from pipelines.realtime.audio import InputDecoder, decode_b64
-from pipelines.realtime.config import DEFAULT_INSTRUCTIONS, SessionConfig, apply_update
+from pipelines.realtime.config import (
+    DEFAULT_INSTRUCTIONS,
+    SessionConfig,
+    apply_update,
+    with_response_overrides,
+)
 from pipelines.realtime.conversation import Conversation, item_text
 from pipelines.realtime.engines import Engines
 from pipelines.realtime.gate import Gate
 from pipelines.realtime.input_buffer import AudioBuffer
-from pipelines.realtime.persistence import ConversationSink, MemorySink, Record, RecordWriter
+from pipelines.realtime.persistence import ConversationSink, MemorySink, Record, RecordWriter, record_of
 from pipelines.realtime.protocol import ProtocolError, error_event, event, new_id, parse_client_event
 from pipelines.realtime.response import Outcome, Response
 from pipelines.realtime.tools import AgentRunner, NoTools, ToolRunner, server_tool_names
@@ -445,7 +450,7 @@ class RealtimeSession:
         else:
             if spec is not None:
                 await _cancel_spec(spec)
-            config = _with_overrides(self.config, overrides)
+            config = with_response_overrides(self.config, overrides)
             messages = self.conversation.to_messages(config.instructions, self.limits.max_history_items)
             response = self._new_response(config, messages, Gate(self._send))
             self.response = response
@@ -563,25 +568,9 @@ class RealtimeSession:
     # --- persistence -----------------------------------------------------------------------------
 
     def _persist_item(self, item: dict[str, Any]) -> None:
-        kind = item["type"]
-        if kind == "message":
-            role = item.get("role")
-            self._persist(Record("user" if role != "assistant" else "assistant", item["id"], item_text(item)))
-        elif kind == "function_call":
-            self._persist(
-                Record(
-                    "function_call",
-                    item["id"],
-                    "",
-                    {k: item.get(k) for k in ("name", "call_id", "arguments")},
-                )
-            )
-        elif kind == "function_call_output":
-            self._persist(
-                Record(
-                    "function_call_output", item["id"], item.get("output", ""), {"call_id": item["call_id"]}
-                )
-            )
+        record = record_of(item)
+        if record is not None:
+            self._persist(record)
 
     def _persist(self, record: Record) -> None:
         self._writer.put(record)
@@ -610,31 +599,3 @@ def _input_audio(item: dict[str, Any]) -> str | None:
             audio = c.pop("audio")
             return str(audio)
     return None
-
-
-def _with_overrides(config: SessionConfig, overrides: Any) -> SessionConfig:
-    """`response.create` may override instructions, modalities, tools and tool choice for one response."""
-    if overrides is None:
-        return config
-    changes: dict[str, Any] = {}
-    if overrides.instructions is not None:
-        changes["instructions"] = overrides.instructions
-    if overrides.output_modalities:
-        changes["output_modalities"] = tuple(overrides.output_modalities)
-    if overrides.max_output_tokens is not None:
-        changes["max_output_tokens"] = overrides.max_output_tokens
-    if overrides.tool_choice is not None:
-        choice = overrides.tool_choice
-        changes["tool_choice"] = choice if isinstance(choice, str) else choice.model_dump(exclude_none=True)
-    if overrides.tools is not None:
-        changes["tools"] = tuple(
-            {
-                "type": "function",
-                "name": t.name,
-                "description": t.description or "",
-                "parameters": t.parameters or {},
-            }
-            for t in overrides.tools
-            if getattr(t, "name", None)
-        )
-    return replace(config, **changes)
