@@ -141,6 +141,19 @@ def up(
             ),
         )
     supervisor.add(
+        "realtime",
+        python_module(
+            "api.cli",
+            "realtime",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.realtime_port),
+            "--processes",
+            str(realtime_processes),
+        ),
+    )
+    supervisor.add(
         "flower",
         python_module(
             "celery",
@@ -179,6 +192,11 @@ def _print_endpoints(settings: Settings, key: str | None, flower_password: str) 
         "Flower",
         f"http://{settings.host}:{settings.flower_port}",
         f"user {settings.flower_user}, password {flower_password}",
+    )
+    table.add_row(
+        "Realtime",
+        f"ws://{settings.host}:{settings.realtime_port}/v1/realtime",
+        "OpenAI Realtime GA protocol",
     )
     table.add_row("Redis", settings.redis_url or "", "")
     table.add_row("Database", settings.resolved_database_url, "")

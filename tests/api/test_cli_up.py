@@ -22,7 +22,8 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path, speech) -> None:
     data_dir = tmp_path / "data"
     port, flower_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")}
-    env["VOICECHAIN_REALTIME_PORT"] = str(free_port())
+    realtime_port = free_port()
+    env["VOICECHAIN_REALTIME_PORT"] = str(realtime_port)
     log = (tmp_path / "up.log").open("wb")
     up = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "up", "--data-dir", str(data_dir), "--port", str(port),
@@ -33,6 +34,8 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path, speech) -> None:
         wait_http_ok(f"http://127.0.0.1:{port}/readyz", timeout_s=90)
         key = (data_dir / "api_key").read_text().strip()
         assert key in (tmp_path / "up.log").read_text(), "up should print the API key to use"
+        # the realtime pool is part of the stack (it loads the models, so give it time)
+        wait_http_ok(f"http://127.0.0.1:{realtime_port}/healthz", timeout_s=120)
         out = tmp_path / "reply.wav"
         submit = subprocess.run(
             [sys.executable, "-m", "api.cli", "submit", str(speech.wav("Hello, who are you?")), "--url",
