@@ -108,16 +108,16 @@ class WhisperSpeechToText(SpeechToText):
         fit or the decode looks like a loop (the caller then takes the 30 s path)."""
         fe = self._model.feature_extractor
         window = int(self.short_window_s * fe.sampling_rate / fe.hop_length)
-        features = fe(samples)[:, :-1]  # the last frame is padding, as faster-whisper drops it too
-        frames = features.shape[-1]
+        frames = len(samples) // fe.hop_length  # decided before any features are computed
         multilingual = self._model.model.is_multilingual
         if (
             window <= 0
             or frames > window - fe.sampling_rate // fe.hop_length
             or (multilingual and not language)
         ):
-            return None  # too long, or a language to detect: the 30 s path does both
-        features = np.pad(features, ((0, 0), (0, window - frames)))
+            return None  # off, too long, or a language to detect: the 30 s path does all three
+        features = fe(samples)[:, :-1]  # the last frame is padding, as faster-whisper drops it too
+        features = np.pad(features, ((0, 0), (0, window - features.shape[-1])))
         tokenizer = Tokenizer(
             self._model.hf_tokenizer,
             multilingual,

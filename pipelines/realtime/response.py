@@ -305,6 +305,7 @@ class _MessageOut:
         self.text = ""  # generated so far
         self.sent_text = ""  # transcript deltas sent so far
         self.begun = False
+        self.cut = False  # an output guardrail replaced a sentence: nothing more is said
         self.encoder = OutputEncoder(response.config.output_format, response.engines.tts.sample_rate)
 
     def _ids(self) -> dict[str, Any]:
@@ -330,18 +331,17 @@ class _MessageOut:
         try:
             while (sentence := await sentences.get()) is not None:
                 await self._say(sentence)
-                if self.r.outcome.guardrail is not None:
+                if self.cut:
                     return  # the guardrail's message was the last word; closing stops the model
             await producer  # re-raises a model error
         finally:
             producer.cancel()
 
     async def speak_text(self, text: str) -> None:
-        tripped_before = self.r.outcome.guardrail is not None
         for sentence in split_sentences(text):
             self.text = f"{self.text} {sentence}".strip()
             await self._say(sentence)
-            if not tripped_before and self.r.outcome.guardrail is not None:
+            if self.cut:
                 return
 
     async def _produce(self, sentences: asyncio.Queue[str | None]) -> None:
@@ -381,6 +381,7 @@ class _MessageOut:
         if tripped is None:
             return sentence
         r.outcome.guardrail = tripped
+        self.cut = True
         return tripped.message
 
     async def _say(self, sentence: str) -> None:
@@ -436,9 +437,7 @@ class _MessageOut:
         else:
             transcript = self.sent_text.strip()
         # after an output guardrail the blocked words are not kept anywhere, as on the chained path
-        generated = (
-            self.sent_text if r.outcome.guardrail and r.outcome.guardrail.kind == "output" else self.text
-        )
+        generated = self.sent_text if self.cut else self.text
         r.outcome.text, r.outcome.heard = generated.strip(), transcript
         ids = self._ids()
         if self.audio and status == "completed":  # the resampler's last ~30 ms, held for continuity
