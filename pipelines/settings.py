@@ -46,7 +46,12 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; unset means SQLite at <data_dir>/voicechain.db."
     )
     redis_url: str | None = Field(
-        None, description="Broker URL; unset means `voicechain up` starts an embedded Redis on loopback."
+        None, description="Redis URL; unset means `voicechain up` starts an embedded Redis on loopback."
+    )
+    broker_url: str | None = Field(
+        None,
+        description="Message broker, e.g. amqp://user:pass@host:5672// for RabbitMQ; unset: `redis_url`. "
+        "Redis is still needed for liveness keys, locks and the realtime registry.",
     )
 
     # --- edge ----------------------------------------------------------------------------------------
@@ -83,9 +88,17 @@ class Settings(BaseSettings):
     worker_stuck_after_s: float = Field(
         120.0, description="An idle worker whose queues hold messages this long exits for a restart; 0: off."
     )
-    sweep_interval_s: float = Field(15.0, description="How often stalled turns are looked for.")
+    sweep_interval_s: float = Field(2.0, description="How often stalled turns are looked for.")
+    worker_liveness_ttl_s: float = Field(
+        6.0,
+        gt=0,
+        description="A worker refreshes a key naming the stage it runs every third of this; the sweeper "
+        "re-sends a running stage whose key expired (its worker died).",
+    )
     stall_after_s: float = Field(
-        60.0, description="A queued turn with no progress for this long is re-sent by the sweeper."
+        15.0,
+        description="A turn with no progress for this long, whose stage queue is empty, is re-sent by the "
+        "sweeper (its message was lost, or held by a worker that died before starting it).",
     )
 
     # --- models --------------------------------------------------------------------------------------

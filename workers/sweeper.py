@@ -1,27 +1,41 @@
-"""Finds turns whose chain message was lost and sends them again.
+"""Finds turns whose message was lost, or whose worker died mid-stage, and sends them again.
 
 A chain's next step is published by the worker after a step succeeds, which is not atomic with the
-database write; a Redis restart or flush also drops queued messages. The database knows which stage is
-next, so the sweeper re-publishes from there. Re-sending is safe because stages are idempotent; the
-checks below only avoid needless duplicates of messages that are probably still waiting in line.
+database write; a Redis restart or flush also drops queued messages; and a worker that dies holding a
+message (SIGKILL, OOM, a host cut off) gives it back only when the broker notices: RabbitMQ at once if
+the TCP connection drops, Redis only after its visibility timeout, and kombu checks that timeout on a
+slow timer (see docs/scaling.md). The database knows which stage is next and the liveness keys
+(`workers.liveness`) say whether anybody still runs it, so the sweeper re-publishes from there within
+seconds. Re-sending is safe because stages are idempotent; the checks below only avoid needless
+duplicates of messages that are probably still waiting in line.
+
+It also re-sends webhook deliveries whose publish failed (`workers.webhooks.resend_unpublished`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from datetime import datetime, timedelta
 
 import redis
 
-from pipelines.settings import Settings
+from pipelines.settings import STAGES, Settings
 from pipelines.storage.database import session_scope
-from pipelines.storage.models import StageStatus, utcnow
-from pipelines.storage.turns import first_unfinished_stage, stage_run, stalled_turns
+from pipelines.storage.models import StageRun, StageStatus, Turn, utcnow
+from pipelines.storage.turns import first_unfinished_stage, stage_run, stalled_turns, turns_running_a_stage
+from workers import liveness
+from workers.broker import BrokerUnavailable, queue_depths
+from workers.celery_app import STAGE_RETRY_BACKOFF_MAX_S, broker_url, configure, redis_url
 from workers.dispatch import publish
+from workers.webhooks import resend_unpublished
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "voicechain:sweeper:lock"
+#: A running stage younger than this is left alone even without a key (clock skew between hosts).
+LIVENESS_GRACE_S = 2.0
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 def looks_lost(
@@ -31,53 +45,111 @@ def looks_lost(
     started_at: datetime | None,
     last_published: datetime,
     queue_depth: int,
+    alive: bool | None,
+    stalled: bool,
     now: datetime,
 ) -> bool:
     """Whether the stage's message is probably gone, so that re-sending it is worth a duplicate.
 
-    A running stage whose attempt began after the last publish is lost only once it has outlived
-    the hard time limit (its worker died holding it). Once it has been re-sent, or while pending,
-    it is lost only if nothing waits in its queue; otherwise the copy we sent is still in line,
-    and sending another every sweep would only pile up duplicates behind it.
+    A stage running the last message sent is lost as soon as its liveness key has expired (`alive`
+    False): its worker died. Where liveness is unknown (`None`: Redis unreachable) it is lost only once
+    it has outlived the hard time limit. Otherwise (pending, or re-sent since it started) it is lost
+    only once the turn has stalled and nothing waits in the stage's queue: the copy we sent is
+    probably still in line, and sending another every sweep would only pile up duplicates behind it.
     """
     if status == StageStatus.RUNNING and started_at is not None and started_at >= last_published:
-        return (now - started_at).total_seconds() > settings.task_time_limit_s + 30
-    return queue_depth == 0
+        age_s = (now - started_at).total_seconds()
+        if alive is None:
+            return age_s > settings.task_time_limit_s + 30
+        return not alive and age_s > LIVENESS_GRACE_S
+    return stalled and queue_depth == 0
 
 
-def sweep_once(settings: Settings, broker: redis.Redis) -> list[str]:
-    """Re-publish stalled turns; returns their ids. Holds a Redis lock so replicas do not race."""
-    if not broker.set(LOCK_KEY, "1", nx=True, ex=max(5, int(settings.sweep_interval_s))):
+def _candidates(settings: Settings, session, now: datetime) -> tuple[list[Turn], set[str]]:  # type: ignore[no-untyped-def]
+    stalled = stalled_turns(session, older_than=timedelta(seconds=settings.stall_after_s))
+    running = turns_running_a_stage(session, started_before=now - timedelta(seconds=LIVENESS_GRACE_S))
+    by_id = {turn.id: turn for turn in (*stalled, *running)}
+    return list(by_id.values()), {turn.id for turn in stalled}
+
+
+def _waiting_for_retry(settings: Settings, run: StageRun, now: datetime) -> bool:
+    """A failed attempt's retry message is held by a worker until its countdown ends: not lost."""
+    if run.status != StageStatus.PENDING or not run.attempts or run.finished_at is None:
+        return False
+    return (now - run.finished_at).total_seconds() < settings.stall_after_s + STAGE_RETRY_BACKOFF_MAX_S
+
+
+def _alive(client: redis.Redis, turn_id: str, stage: str) -> bool | None:
+    try:
+        return liveness.is_alive(client, turn_id, stage)
+    except redis.RedisError:
+        return None
+
+
+def sweep_once(settings: Settings, client: redis.Redis) -> list[str]:
+    """Re-publish lost turns; returns their ids. Holds a Redis lock so replicas do not race."""
+    token = uuid.uuid4().hex
+    if not client.set(LOCK_KEY, token, nx=True, ex=max(10, int(settings.sweep_interval_s * 3))):
         return []
-    resent: list[tuple[str, str]] = []
+    try:
+        resent = _find_lost(settings, client)
+        for turn_id, stage in resent:
+            log.warning("re-sending turn %s from stage %s", turn_id, stage)
+            publish(settings.resolved_database_url, turn_id, stage)
+        resend_unpublished(settings)
+    finally:
+        client.eval(_RELEASE, 1, LOCK_KEY, token)
+    return [turn_id for turn_id, _ in resent]
+
+
+def _find_lost(settings: Settings, client: redis.Redis) -> list[tuple[str, str]]:
     now = utcnow()
+    depths: dict[str, int] | None = None
+    resent: list[tuple[str, str]] = []
     with session_scope(settings.resolved_database_url) as session:
-        for turn in stalled_turns(session, older_than=timedelta(seconds=settings.stall_after_s)):
+        turns, stalled_ids = _candidates(settings, session, now)
+        for turn in turns:
             stage = first_unfinished_stage(turn)
             if stage is None:
                 continue
             run = stage_run(turn, stage)
+            stalled = turn.id in stalled_ids and not _waiting_for_retry(settings, run, now)
+            if stalled and depths is None:  # only the slow rule needs the broker
+                try:
+                    depths = queue_depths(broker_url(settings), STAGES)
+                except BrokerUnavailable as exc:
+                    log.warning("queue depths unavailable (%s); judging by liveness only", exc)
+                    depths = dict.fromkeys(STAGES, 1)
             lost = looks_lost(
                 settings,
                 status=run.status,
                 started_at=run.started_at,
                 last_published=turn.enqueued_at or turn.created_at,
-                queue_depth=int(broker.llen(stage)),  # type: ignore[arg-type]
+                queue_depth=(depths or {}).get(stage, 1),
+                alive=_alive(client, turn.id, stage) if run.status == StageStatus.RUNNING else None,
+                stalled=stalled,
                 now=now,
             )
             if lost:
                 resent.append((turn.id, stage))
-    for turn_id, stage in resent:
-        log.warning("re-sending stalled turn %s from stage %s", turn_id, stage)
-        publish(settings.resolved_database_url, turn_id, stage)
-    return [turn_id for turn_id, _ in resent]
+    return resent
 
 
 def run_forever(settings: Settings, stop: threading.Event) -> None:
-    """The loop `voicechain up` and `voicechain sweeper` run; errors are logged, never fatal."""
-    broker = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    """The loop `voicechain up` and `voicechain sweeper` run; errors are logged, never fatal.
+
+    The app is pointed at `settings`' broker first: what this loop re-sends goes where the workers of
+    these settings listen, whatever configured the process before."""
+    configure(settings)
+    client = redis.Redis.from_url(redis_url(settings), socket_timeout=5, socket_connect_timeout=5)
+    log.info("sweeper: every %.1f s, broker %s", settings.sweep_interval_s, _redact(broker_url(settings)))
     while not stop.wait(settings.sweep_interval_s):
         try:
-            sweep_once(settings, broker)
+            sweep_once(settings, client)
         except Exception:
             log.exception("sweep failed; trying again in %.0f s", settings.sweep_interval_s)
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url

@@ -19,7 +19,8 @@ from celery.signals import worker_process_init
 from pipelines.settings import STAGES, get_settings
 from pipelines.stages.context import StageContext
 from pipelines.stages.runner import FailedStageError, Outcome, RetryableStageError, run_stage
-from workers.celery_app import app, task_name
+from workers import liveness
+from workers.celery_app import STAGE_RETRY_BACKOFF_MAX_S, app, redis_url, task_name
 from workers.webhooks import notify
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,25 @@ def stage_context() -> StageContext:
 
 
 def backoff_s(retries: int) -> float:
-    return random.uniform(0.5, min(30.0, 2.0 ** (retries + 1)))
+    return random.uniform(0.5, min(STAGE_RETRY_BACKOFF_MAX_S, 2.0 ** (retries + 1)))
 
 
 def _run(task: Task, stage: str, turn_id: str) -> str:
+    """Run the stage while holding its liveness key, so the sweeper knows within seconds if we die."""
+    settings = get_settings()
+    keys = liveness.for_process(redis_url(settings), settings.worker_liveness_ttl_s)
+    claimed, holder = keys.claim(turn_id, stage)
+    if not claimed:  # another copy of this message runs the stage right now; it continues the chain
+        log.info("stage %s of %s already runs in %s; dropping this copy", stage, turn_id, holder)
+        task.request.chain = None
+        return "duplicate"
+    try:
+        return _run_claimed(task, stage, turn_id)
+    finally:
+        keys.release(turn_id, stage)
+
+
+def _run_claimed(task: Task, stage: str, turn_id: str) -> str:
     last = task.request.retries >= task.max_retries
     try:
         outcome = run_stage(

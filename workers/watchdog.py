@@ -19,12 +19,12 @@ import threading
 import time
 from typing import Any
 
-import redis
 from celery.signals import task_received, worker_ready, worker_shutdown
 from celery.worker import state
 
 from pipelines.settings import get_settings
-from workers.celery_app import DEFAULT_BROKER
+from workers.broker import BrokerUnavailable, queue_depths
+from workers.celery_app import broker_url
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,11 @@ _watchdog: ConsumerWatchdog | None = None
 _stop = threading.Event()
 
 
-def _watch(watchdog: ConsumerWatchdog, queues: list[str], broker_url: str, interval_s: float) -> None:
-    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+def _watch(watchdog: ConsumerWatchdog, queues: list[str], url: str, interval_s: float) -> None:
     while not _stop.wait(interval_s):
         try:
-            waiting = sum(int(client.llen(queue)) for queue in queues)  # type: ignore[arg-type]
-        except redis.RedisError:
+            waiting = sum(queue_depths(url, queues).values())  # LLEN on Redis, passive declare on AMQP
+        except BrokerUnavailable:
             continue  # the broker is down: nothing to judge, the consumer's own retry handles it
         busy = bool(state.active_requests) or bool(state.reserved_requests)
         if watchdog.is_stuck(waiting, busy):
@@ -102,7 +101,7 @@ def _start(sender: Any = None, **_: Any) -> None:
     interval = max(1.0, settings.worker_stuck_after_s / 6)
     queues = consumed_queues(sender)
     log.info("consumer watchdog on %s (stuck after %.0f s)", ",".join(queues), settings.worker_stuck_after_s)
-    args = (_watchdog, queues, settings.redis_url or DEFAULT_BROKER, interval)
+    args = (_watchdog, queues, broker_url(settings), interval)
     threading.Thread(target=_watch, args=args, name="consumer-watchdog", daemon=True).start()
 
 

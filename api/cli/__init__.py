@@ -48,6 +48,7 @@ def _export(settings: Settings) -> dict[str, str]:
             "VOICECHAIN_DATA_DIR": str(settings.data_dir.resolve()),
             "VOICECHAIN_DATABASE_URL": settings.resolved_database_url,
             "VOICECHAIN_REDIS_URL": settings.redis_url or "",
+            "VOICECHAIN_BROKER_URL": settings.broker_url or "",  # unset: the Redis above
             "VOICECHAIN_API_KEYS": ",".join(settings.api_keys),
             "VOICECHAIN_WEBHOOK_SECRET": settings.webhook_secret or "",
             "PYTHONUNBUFFERED": "1",
@@ -199,6 +200,8 @@ def _print_endpoints(settings: Settings, key: str | None, flower_password: str) 
         "OpenAI Realtime GA protocol",
     )
     table.add_row("Redis", settings.redis_url or "", "")
+    if settings.broker_url:
+        table.add_row("Broker", settings.broker_url.rpartition("@")[2], "")
     table.add_row("Database", settings.resolved_database_url, "")
     table.add_row(
         "API key",

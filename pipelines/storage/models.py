@@ -173,7 +173,10 @@ class WebhookDelivery(Base):
     second notify finds the row and sends nothing twice. `attempts` lists every try, for the job view."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (UniqueConstraint("turn_id", "event", name="uq_webhook_delivery_turn_event"),)
+    __table_args__ = (
+        UniqueConstraint("turn_id", "event", name="uq_webhook_delivery_turn_event"),
+        Index("ix_webhook_delivery_unpublished", "status", "enqueued_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     turn_id: Mapped[str] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
@@ -182,6 +185,8 @@ class WebhookDelivery(Base):
     status: Mapped[str] = mapped_column(String(16), default=WebhookDeliveryStatus.PENDING)
     attempts: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When its task was published; null: the publish failed (or has not happened yet), the sweeper re-sends.
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     turn: Mapped[Turn] = relationship(back_populates="webhooks")

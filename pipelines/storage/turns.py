@@ -169,6 +169,27 @@ def stalled_turns(session: Session, *, older_than: timedelta, limit: int = 100) 
     )
 
 
+def turns_running_a_stage(session: Session, *, started_before: datetime, limit: int = 100) -> list[Turn]:
+    """Open turns with a stage marked running since before `started_before`: candidates for the
+    liveness check (the sweeper asks Redis whether anybody still runs them)."""
+    return list(
+        session.scalars(
+            select(Turn)
+            .where(
+                Turn.status.in_([TurnStatus.QUEUED, TurnStatus.RUNNING]),
+                Turn.id.in_(
+                    select(StageRun.turn_id).where(
+                        StageRun.status == StageStatus.RUNNING, StageRun.started_at < started_before
+                    )
+                ),
+            )
+            .options(selectinload(Turn.stages))
+            .order_by(Turn.created_at)
+            .limit(limit)
+        ).all()
+    )
+
+
 def first_unfinished_stage(turn: Turn) -> str | None:
     for run in turn.stages:
         if run.status not in (StageStatus.SUCCEEDED, StageStatus.SKIPPED):

@@ -1,0 +1,66 @@
+"""Questions about the broker that Celery does not answer: how many messages wait in a queue.
+
+Redis keeps a queue as a list (`LLEN`); RabbitMQ answers a passive `queue.declare` with the queue's
+ready-message count. Both count messages waiting to be delivered, not the ones a consumer holds
+unacknowledged, which is what the sweeper and the consumer watchdog want to know.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import redis
+from kombu import Connection
+from kombu.exceptions import OperationalError
+
+from workers.celery_app import is_amqp
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker could not be asked; callers judge nothing rather than guess."""
+
+
+def queue_depths(broker_url: str, queues: Iterable[str], *, timeout_s: float = 5.0) -> dict[str, int]:
+    """Messages waiting in each queue; a queue that does not exist yet counts 0."""
+    names = list(queues)
+    if is_amqp(broker_url):
+        return _amqp_depths(broker_url, names, timeout_s)
+    client = redis.Redis.from_url(broker_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.llen(name)
+            counts = pipe.execute()
+    except redis.RedisError as exc:
+        raise BrokerUnavailable(str(exc)) from exc
+    finally:
+        client.close()
+    return {name: int(count) for name, count in zip(names, counts, strict=True)}
+
+
+def _amqp_depths(broker_url: str, names: list[str], timeout_s: float) -> dict[str, int]:
+    depths: dict[str, int] = {}
+    try:
+        with Connection(broker_url, connect_timeout=timeout_s, heartbeat=0) as connection:
+            connection.ensure_connection(max_retries=1)
+            for name in names:
+                channel = connection.channel()  # a passive declare of a missing queue closes its channel
+                try:
+                    depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+                except connection.channel_errors:
+                    depths[name] = 0
+                finally:
+                    _close_quietly(channel)
+    except (OperationalError, *Connection(broker_url).connection_errors) as exc:
+        raise BrokerUnavailable(str(exc)) from exc
+    return depths
+
+
+def _close_quietly(channel: object) -> None:
+    try:
+        channel.close()  # type: ignore[attr-defined]
+    except Exception:  # already closed by the server
+        log.debug("channel already closed", exc_info=True)
