@@ -93,6 +93,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # a new pool child loads its models (worker_process_init) before it reports up; on a busy machine
+        # that takes longer than Celery's 4 s, and the main process then killed every replacement child
+        # of a SIGKILLed one, forever (seen in tests/faults/test_up_kill.py)
+        "worker_proc_alive_timeout": 120.0,
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "task_time_limit": settings.task_time_limit_s,
         "worker_send_task_events": True,

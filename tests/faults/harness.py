@@ -84,10 +84,10 @@ class DatabaseAudit:
         return [(turn_id, worker or "") for turn_id, worker in rows]
 
     def turn_times(self, ids: list[str]) -> dict[str, tuple[Any, Any, dict[str, Any]]]:
-        """Per turn: (created, finished, {stage: when its last attempt started})."""
+        """Per turn: (created, finished, {stage: its last start, "published": its last publish})."""
         with session_scope(self.database_url) as session:
             turns = session.execute(
-                select(Turn.id, Turn.created_at, Turn.finished_at).where(Turn.id.in_(ids))
+                select(Turn.id, Turn.created_at, Turn.finished_at, Turn.enqueued_at).where(Turn.id.in_(ids))
             ).all()
             runs = session.execute(
                 select(StageRun.turn_id, StageRun.stage, StageRun.started_at).where(StageRun.turn_id.in_(ids))
@@ -95,7 +95,10 @@ class DatabaseAudit:
         starts: dict[str, dict[str, Any]] = {}
         for turn_id, stage, started in runs:
             starts.setdefault(turn_id, {})[stage] = started
-        return {turn_id: (created, end, starts.get(turn_id, {})) for turn_id, created, end in turns}
+        return {
+            turn_id: (created, end, starts.get(turn_id, {}) | {"published": published})
+            for turn_id, created, end, published in turns
+        }
 
     def running_stages(self) -> set[str]:
         with session_scope(self.database_url) as session:

@@ -57,6 +57,7 @@ class LoadResult:
     audit: dict[str, Any]
     recovery_s: list[float] = field(default_factory=list)  # kill -> its turn finished
     redispatch_s: list[float] = field(default_factory=list)  # kill -> the killed stage started again
+    resend_s: list[float] = field(default_factory=list)  # kill -> the sweeper re-published the turn
     baseline_s: list[float] = field(default_factory=list)  # created -> finished, turns no kill touched
     seconds: float = 0.0
 
@@ -84,6 +85,9 @@ class LoadResult:
             "p50_s": percentile(self.recovery_s, 50),
             "p95_s": percentile(self.recovery_s, 95),
             "max_s": round(max(self.recovery_s), 1) if self.recovery_s else None,
+            "resent": len(self.resend_s),
+            "resend_p50_s": percentile(self.resend_s, 50),
+            "resend_max_s": round(max(self.resend_s), 1) if self.resend_s else None,
             "restart_p50_s": percentile(self.redispatch_s, 50),
             "restart_p95_s": percentile(self.redispatch_s, 95),
             "unhurt_turn_p50_s": percentile(self.baseline_s, 50),
@@ -161,6 +165,9 @@ def run_kill_load(
         created, end, starts = times[kill.turn_id]
         if end is not None:
             result.recovery_s.append((end - kill.at).total_seconds())
+        published = starts.get("published")
+        if published is not None and published > kill.at:
+            result.resend_s.append((published - kill.at).total_seconds())
         restarted = starts.get(kill.stage)
         if restarted is not None and restarted > kill.at:
             result.redispatch_s.append((restarted - kill.at).total_seconds())
