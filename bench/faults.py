@@ -64,6 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="vc-bench-faults-"))
+    (workdir / "speech").mkdir()
     audio = Speaker(workdir / "speech").wav("Hello there.").read_bytes()
     title = f"{args.turns} turns, one every {args.interval:.0f} s; {args.kills} SIGKILLs mid-stage"
     table = Table(title=title)

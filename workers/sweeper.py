@@ -57,6 +57,8 @@ def looks_lost(
     only once the turn has stalled and nothing waits in the stage's queue: the copy we sent is
     probably still in line, and sending another every sweep would only pile up duplicates behind it.
     """
+    if status == StageStatus.RUNNING and alive:
+        return False  # somebody holds its liveness key: it is running, however long it takes
     if status == StageStatus.RUNNING and started_at is not None and started_at >= last_published:
         age_s = (now - started_at).total_seconds()
         if alive is None:

@@ -36,6 +36,8 @@ def ago(seconds: float):
         (StageStatus.RUNNING, ago(300), ago(100), 3, False, True, False),
         (StageStatus.RUNNING, ago(300), ago(100), 0, False, True, True),
         (StageStatus.RUNNING, ago(300), ago(5), 0, False, False, False),
+        # a live key wins over every other rule: the stage is running, however long it takes
+        (StageStatus.RUNNING, ago(300), ago(100), 0, True, True, False),
     ],
 )
 def test_looks_lost(status, started, published, depth, alive, stalled, lost) -> None:
