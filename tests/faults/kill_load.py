@@ -133,8 +133,12 @@ def run_kill_load(
     interval_s: float,
     gap_s: float,
     timeout_s: float,
+    max_in_flight: int | None = None,
 ) -> LoadResult:
-    """Post `turns` turns one every `interval_s` while `kills` SIGKILLs land mid-stage, `gap_s` apart."""
+    """Post `turns` turns one every `interval_s` while `kills` SIGKILLs land mid-stage, `gap_s` apart.
+
+    With `max_in_flight`, a turn is posted only while fewer than that many are unfinished (a closed
+    loop): the figures then measure recovery, not a backlog that a shared machine cannot drain."""
     started = time.monotonic()
     done_kills: list[Kill] = []
     stop = threading.Event()
@@ -143,6 +147,8 @@ def run_kill_load(
     ids: list[str] = []
     refused: list[str] = []
     for _ in range(turns):
+        while max_in_flight and ids and _open(target, ids) >= max_in_flight:
+            time.sleep(0.3)
         try:
             response = target.submit_turn(audio, callback=True)
         except httpx.HTTPError as exc:
@@ -177,6 +183,11 @@ def run_kill_load(
             result.baseline_s.append((end - created).total_seconds())
     result.seconds = time.monotonic() - started
     return result
+
+
+def _open(target: Target, ids: list[str]) -> int:
+    counts = target.statuses(ids)
+    return len(ids) - sum(counts[status] for status in TurnStatus.FINAL)
 
 
 def assert_exactly_once(result: LoadResult) -> None:

@@ -35,7 +35,14 @@ def broker_stack(request: pytest.FixtureRequest, tmp_path, sqlite_url: str) -> I
 
 def test_turns_survive_sigkilled_stage_workers(broker_stack: FaultStack, question: bytes) -> None:
     result = run_kill_load(
-        broker_stack, question, turns=TURNS, kills=KILLS, interval_s=3.0, gap_s=4.0, timeout_s=240
+        broker_stack,
+        question,
+        turns=TURNS,
+        kills=KILLS,
+        interval_s=1.0,
+        gap_s=4.0,
+        timeout_s=240,
+        max_in_flight=3,
     )
     report(f"kill_workers_{broker_stack.broker}", **result.figures())
     assert_exactly_once(result)

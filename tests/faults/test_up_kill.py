@@ -29,7 +29,9 @@ def up_stack(tmp_path) -> Iterator[UpStack]:
 
 
 def test_turns_survive_sigkilled_workers_under_voicechain_up(up_stack: UpStack, question: bytes) -> None:
-    result = run_kill_load(up_stack, question, turns=10, kills=4, interval_s=3.0, gap_s=5.0, timeout_s=240)
+    result = run_kill_load(
+        up_stack, question, turns=10, kills=4, interval_s=1.0, gap_s=5.0, timeout_s=240, max_in_flight=3
+    )
     report("kill_workers_up", **result.figures())
     log = up_stack.log()
     assert_exactly_once(result)
