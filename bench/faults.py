@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -64,6 +66,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the last turns")
     parser.add_argument("--shapes", default=",".join(SHAPES))
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the stacks' `finally` stops them
     console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="vc-bench-faults-"))
     (workdir / "speech").mkdir()

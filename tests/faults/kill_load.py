@@ -104,12 +104,25 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 1)
 
 
-def kill_spread(target: Target, stop: threading.Event, wanted: int, kills: list[Kill], gap_s: float) -> None:
-    """Round robin over the stages: wait until a live process runs that stage, then SIGKILL it."""
+def kill_spread(
+    target: Target,
+    stop: threading.Event,
+    wanted: int,
+    kills: list[Kill],
+    gap_s: float,
+    posted: Any = None,
+    turns: int = 0,
+) -> None:
+    """Round robin over the stages: wait until a live process runs that stage, then SIGKILL it.
+
+    With `posted` (a callable: turns posted so far) the kills are spread over the run, kill k waiting
+    for k x turns/wanted turns to be posted, instead of landing as fast as stages start."""
     kinds = itertools.cycle(KINDS)
     for stage in itertools.cycle(STAGES):
         if stop.is_set() or len(kills) >= wanted:
             return
+        while posted is not None and posted() < len(kills) * turns / wanted and not stop.wait(0.3):
+            pass
         deadline = time.monotonic() + 20
         while not stop.is_set() and time.monotonic() < deadline:
             found = target.live_turn(stage)
@@ -142,9 +155,13 @@ def run_kill_load(
     started = time.monotonic()
     done_kills: list[Kill] = []
     stop = threading.Event()
-    killer = threading.Thread(target=kill_spread, args=(target, stop, kills, done_kills, gap_s), daemon=True)
-    killer.start()
     ids: list[str] = []
+    killer = threading.Thread(
+        target=kill_spread,
+        args=(target, stop, kills, done_kills, gap_s, lambda: len(ids), turns),
+        daemon=True,
+    )
+    killer.start()
     refused: list[str] = []
     for _ in range(turns):
         while max_in_flight and ids and _open(target, ids) >= max_in_flight:
