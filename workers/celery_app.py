@@ -49,6 +49,10 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         task_track_started=True,
+        # A pool process loads its models in worker_process_init (workers/tasks.py: _warm_up) before it
+        # reports up; Celery's default 4 s wait killed every replacement of a killed process (a /cancel
+        # of a running stage, a crash) on a busy machine, over and over, and the worker never served again.
+        worker_proc_alive_timeout=120.0,
     )
     return app
 
