@@ -23,6 +23,9 @@ import sys
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
+#: sysexits.h EX_CONFIG: this process cannot run as configured (a model that is missing or will not
+#: load, a bad setting). A supervisor does not restart a child that exits with it: it would only fail again.
+EXIT_CONFIG = 78
 
 
 def _load_prctl() -> Callable[..., int] | None:

@@ -24,11 +24,9 @@ from types import FrameType
 
 from rich.console import Console
 
-from workers.lifetime import preexec_die_with_parent
+from workers.lifetime import EXIT_CONFIG, preexec_die_with_parent
 
 RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
-#: sysexits.h EX_CONFIG: the child cannot run as configured (e.g. a model is not installed).
-EXIT_CONFIG = 78
 #: How long all children together get to stop before what is left is killed.
 STOP_BUDGET_S = 15.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

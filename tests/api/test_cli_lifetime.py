@@ -1,8 +1,8 @@
 """`voicechain up` never outlives itself and stops on SIGINT, SIGTERM and SIGHUP, as users run it.
 
 Real processes throughout: the embedded Redis, the API, a Celery worker with its prefork child, the
-realtime pool with two worker processes of its own, and Flower. The process tree is walked (psutil)
-before the signal, so a grandchild that escaped its parent's session is seen too.
+realtime pool with two worker processes of its own (relaying, so they load no models), and Flower. The
+process tree is walked (psutil) before the signal, so a grandchild that escaped its session is seen too.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ class Up:
         self.log_path = tmp_path / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")}
         env["VOICECHAIN_REALTIME_PORT"] = str(self.ports["realtime"])
+        # The pool relays (it connects upstream only when a session opens): its two processes start in
+        # seconds instead of loading the models twice, which is not what these tests are about. The
+        # Celery worker still loads its models, so a child busy loading is among those that must die.
+        env["VOICECHAIN_REALTIME_PROVIDER"] = "openai"
+        env["VOICECHAIN_REALTIME_OPENAI_URL"] = "ws://127.0.0.1:9/v1/realtime"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "up", "--data-dir", str(self.data_dir),

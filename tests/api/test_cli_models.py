@@ -103,6 +103,23 @@ def test_the_realtime_pool_reports_a_missing_model_instead_of_crashing(
         log.close()
 
 
+def test_a_pool_whose_model_will_not_load_exits_once_instead_of_restarting(tmp_path: Path) -> None:
+    """The file is there (so the cheap check passes) but is no model: each process's start fails, and
+    the pool exits with EXIT_CONFIG, which `up` does not restart, instead of respawning forever."""
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")}
+    env.update({"PYTHONPATH": str(ROOT), "VOICECHAIN_DATA_DIR": str(tmp_path / "data"),
+                "VOICECHAIN_LLM_MODEL": str(broken)})  # fmt: skip
+    pool = subprocess.run(
+        [sys.executable, "-m", "api.cli", "realtime", "--port", str(free_port()), "--processes", "2"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    output = pool.stdout + pool.stderr
+    assert pool.returncode == EXIT_CONFIG, output[-3000:]
+    assert "not restarting" in output and "restarting" not in output.replace("not restarting", ""), output
+
+
 def wait_for_answer(url: str, timeout_s: float = 90) -> httpx.Response:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -41,7 +41,7 @@ from pipelines.providers.preflight import Missing, describe, realtime_problems
 from pipelines.quotas import SessionLimiter
 from pipelines.realtime.engines import Engines, load_engines
 from pipelines.settings import Settings
-from workers.lifetime import die_with_parent
+from workers.lifetime import EXIT_CONFIG, die_with_parent
 from workers.realtime.app import PoolLimits, PoolState, create_app
 from workers.realtime.auth import Authenticator, Principal
 
@@ -221,7 +221,11 @@ def run_worker(settings: Settings, host: str, port: int, limits: PoolLimits, ind
         timeout_graceful_shutdown=5,
     )
     server = DrainingServer(config, app.state.pool)
-    server.run(sockets=[reuseport_socket(host, port)])
+    try:
+        server.run(sockets=[reuseport_socket(host, port)])
+    finally:
+        if not server.started:  # the lifespan failed: its models would not load, nor will they next time
+            raise SystemExit(EXIT_CONFIG)
 
 
 def _child(
@@ -287,8 +291,14 @@ def serve(
     while True:
         for i, proc in list(children.items()):
             if not proc.is_alive() and not stopping:
+                if proc.exitcode == EXIT_CONFIG:
+                    log.error("realtime worker %d cannot run as configured; not restarting it", i)
+                    del children[i]
+                    continue
                 log.warning("realtime worker %d exited with %s; restarting", i, proc.exitcode)
                 start(i)
+        if not children:  # every process failed on its configuration: say so to our own supervisor
+            raise SystemExit(EXIT_CONFIG)
         if stopping and not any(p.is_alive() for p in children.values()):
             return
         time.sleep(0.5)
