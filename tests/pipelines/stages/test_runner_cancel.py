@@ -84,4 +84,3 @@ def test_without_a_cancel_the_stage_settles_the_turn(database_url: str, tmp_path
         turn = get_turn(session, turn_id)
         assert (turn.status, turn.spoken_text) == (TurnStatus.SUCCEEDED, "hello.")
         assert turn.finished_at is not None and stage_run(turn, "tts").status == StageStatus.SUCCEEDED
-
