@@ -15,10 +15,40 @@ from workers.celery_app import app, task_name
 log = logging.getLogger(__name__)
 
 
+def stage_task_id(turn_id: str, stage: str) -> str:
+    """The Celery task id of `stage` of `turn_id`, the same every time it is sent (a retry, a sweeper
+    re-send): /cancel revokes a turn's tasks by these ids without having stored them anywhere."""
+    return f"{turn_id}.{stage}"
+
+
 def stage_chain(turn_id: str, from_stage: str = STAGES[0]) -> chain:
     """The rest of the chain from `from_stage`: the same shape for a new turn, a retry or a resume."""
     remaining = STAGES[STAGES.index(from_stage) :]
-    return chain(*(app.signature(task_name(s), args=(turn_id,), immutable=True) for s in remaining))
+    return chain(
+        *(
+            app.signature(task_name(s), args=(turn_id,), immutable=True, task_id=stage_task_id(turn_id, s))
+            for s in remaining
+        )
+    )
+
+
+def revoke_turn(turn_id: str, *, timeout_s: float = 2.0) -> bool:
+    """Tell every worker to drop the turn's queued stage tasks and to kill the one running now.
+
+    Best effort, after the cancel is committed: the runner's status checks already keep a cancelled
+    turn from going on; this frees the worker now instead of after the stage. Killing a task kills its
+    pool process (Celery replaces it); if that process had already moved on to another turn's task,
+    that message is not lost: unacked (acks_late) and rejected on worker loss, it is delivered again.
+    Returns False (and logs) when the broker could not be reached in `timeout_s`."""
+    ids = [stage_task_id(turn_id, stage) for stage in STAGES]
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout_s)
+            app.control.revoke(ids, terminate=True, signal="SIGKILL", connection=connection)
+    except Exception as exc:  # kombu raises several families; the cancel itself is already committed
+        log.warning("could not revoke the tasks of %s: %s", turn_id, exc)
+        return False
+    return True
 
 
 def publish(database_url: str, turn_id: str, from_stage: str = STAGES[0]) -> bool:

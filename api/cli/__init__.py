@@ -7,6 +7,7 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -18,8 +19,8 @@ from rich.table import Table
 
 from api.cli import embedded_redis
 from api.cli.keys import app as keys_app
-from api.cli.stack import Supervisor, python_module
-from api.cli.submit import SubmitError, download_audio, follow, post_job, summary
+from api.cli.stack import EXIT_CONFIG, Supervisor, python_module
+from api.cli.submit import SubmitError, download_audio, follow, post_job, speak, summary
 from pipelines.bootstrap_keys import ensure_generated_key, generated_key_path
 from pipelines.settings import QUEUES, Settings, get_settings
 
@@ -79,19 +80,46 @@ def up(
     realtime_processes: Annotated[int, typer.Option(help="Realtime pool processes.")] = 1,
 ) -> None:
     """Run the whole stack in the foreground: Redis, database, API, workers, realtime pool, Flower.
-    Ctrl-C stops it."""
-    from pipelines.storage.migrate import upgrade
-    from workers import sweeper
-
+    Ctrl-C (or SIGTERM, SIGHUP) stops it; its processes never outlive it, even if it is SIGKILLed."""
     settings = _settings(
         host=host, port=port, flower_port=flower_port, data_dir=data_dir, realtime_port=realtime_port
     )
+    _require_models(settings)
+    supervisor = Supervisor(env={}, console=console)
+    supervisor.install_signal_handlers()  # before the first child: a signal from now on stops cleanly
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     redis_process = None
     if not settings.redis_url:
         redis_process, url = embedded_redis.start(settings.data_dir / "redis")
         settings = settings.model_copy(update={"redis_url": url})
+    try:
+        _run_stack(supervisor, settings, workers, realtime_processes)
+    finally:
+        if redis_process is not None:  # last: the others stop with their broker still there
+            embedded_redis.stop(redis_process)
+        console.print("stopped.")
+
+
+def _require_models(settings: Settings) -> None:
+    """Say once, before anything starts, which stage cannot load its model and how to install it,
+    instead of starting children that crash on it and are restarted forever."""
+    from pipelines.providers.preflight import chain_problems, describe, realtime_problems
+
+    problems = {**chain_problems(settings), **realtime_problems(settings)}
+    if not problems:
+        return
+    console.print("[red]voicechain up: these stages cannot load their model:[/red]", highlight=False)
+    console.print(describe(problems), highlight=False, soft_wrap=True)
+    console.print("Install everything with `make install` (README: Quick start).", highlight=False)
+    raise typer.Exit(EXIT_CONFIG)
+
+
+def _run_stack(supervisor: Supervisor, settings: Settings, workers: int, realtime_processes: int) -> None:
+    """Everything after the broker exists; the children are stopped (all at once) however this ends."""
+    from pipelines.storage.migrate import upgrade
+    from workers import sweeper
+
     key = None
     if not settings.api_keys:
         key = ensure_generated_key(settings)
@@ -104,7 +132,7 @@ def up(
     env = _export(settings)
     get_settings.cache_clear()
     os.environ.update(env)  # the sweeper thread below reads the same configuration as the children
-    supervisor = Supervisor(env=env, console=console)
+    supervisor.env = env
     supervisor.add(
         "api",
         python_module(
@@ -166,23 +194,18 @@ def up(
             f"--basic-auth={settings.flower_user}:{flower_password}",
         ),
     )
-    supervisor.start_all()
     stop_sweeper = threading.Event()
-    threading.Thread(target=sweeper.run_forever, args=(settings, stop_sweeper), daemon=True).start()
-    _print_endpoints(settings, key, flower_password)
-    signal.signal(signal.SIGTERM, lambda *_: supervisor.stopping.set())
     try:
+        supervisor.start_all()
+        threading.Thread(target=sweeper.run_forever, args=(settings, stop_sweeper), daemon=True).start()
+        _print_endpoints(settings, key, flower_password)
         supervisor.watch()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a signal before the handlers were in place
         pass
     finally:
         console.print("stopping...")
         stop_sweeper.set()
         supervisor.stop_all()
-        if redis_process is not None:
-            redis_process.terminate()
-            redis_process.wait(10)
-        console.print("stopped.")
 
 
 def _print_endpoints(settings: Settings, key: str | None, flower_password: str) -> None:
@@ -212,7 +235,9 @@ def _print_endpoints(settings: Settings, key: str | None, flower_password: str) 
     if key:  # on its own line too: a narrow terminal wraps table cells, and people copy this
         console.print(f"API key: {key}", soft_wrap=True, highlight=False)
     console.print(
-        f"Try: voicechain submit question.wav   (or curl -H 'Authorization: Bearer <key>' {base}/v1/...)"
+        'Try: voicechain submit --say "What is the capital of France?"   (or a recording: voicechain '
+        "submit question.wav)",
+        highlight=False,
     )
 
 
@@ -288,7 +313,13 @@ def db_upgrade(revision: str = "head") -> None:
 
 @app.command()
 def submit(
-    audio: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="WAV, FLAC, OGG or MP3.")],
+    audio: Annotated[
+        Path | None, typer.Argument(exists=True, dir_okay=False, help="WAV, FLAC, OGG or MP3.")
+    ] = None,
+    say: Annotated[
+        str | None,
+        typer.Option(help="No audio file? Speak this question with the local voice and send that."),
+    ] = None,
     url: Annotated[str, typer.Option(envvar="VOICECHAIN_URL")] = "http://127.0.0.1:8000",
     api_key: Annotated[
         str | None, typer.Option(envvar="VOICECHAIN_API_KEY", help="Default: the key `up` made.")
@@ -301,24 +332,42 @@ def submit(
     json_output: Annotated[bool, typer.Option("--json", help="Print the job document as JSON.")] = False,
     timeout: float = 300.0,
 ) -> None:
-    """Send one spoken turn and follow it through stt, agent, policy and tts."""
+    """Send one spoken turn and follow it through stt, agent, policy and tts.
+
+    `voicechain submit --say "What is the capital of France?"` needs no audio file: the question is
+    spoken here by the bundled piper voice and sent as a WAV, like a recording would be."""
+    if (audio is None) == (say is None):
+        raise typer.BadParameter("give an audio file or --say TEXT (one of the two)")
     key = api_key or _local_key()
-    out = out or audio.with_name(audio.stem + ".reply.wav")
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
-        try:
-            job = post_job(client, audio, conversation_id=conversation, agent=agent)
-            job = follow(client, job, timeout_s=timeout, console=None if json_output else console)
-            if job["status"] == "succeeded":
-                download_audio(client, job, out)
-        except (SubmitError, httpx.HTTPError) as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1) from exc
+    with tempfile.TemporaryDirectory(prefix="voicechain-say-") as scratch:
+        if say is not None:
+            audio = speak(say, Path(scratch) / "question.wav")
+            out = out or Path("reply.wav")
+        assert audio is not None
+        out = out or audio.with_name(audio.stem + ".reply.wav")
+        job = _submit(url, key, audio, out, conversation, agent, timeout, quiet=json_output)
     if json_output:
         print(summary(job))
     else:
         _print_result(job, out)
     if job["status"] != "succeeded":
         raise typer.Exit(1)
+
+
+def _submit(
+    url: str, key: str, audio: Path, out: Path, conversation: str | None, agent: str | None,
+    timeout: float, *, quiet: bool,
+) -> dict:  # fmt: skip
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+        try:
+            job = post_job(client, audio, conversation_id=conversation, agent=agent)
+            job = follow(client, job, timeout_s=timeout, console=None if quiet else console)
+            if job["status"] == "succeeded":
+                download_audio(client, job, out)
+        except (SubmitError, httpx.HTTPError) as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+    return job
 
 
 def _local_key() -> str:

@@ -4,10 +4,13 @@ run as a child process bound to loopback, with the settings a queue needs (never
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+from workers.lifetime import preexec_die_with_parent
 
 
 def redis_server_binary() -> str:
@@ -54,10 +57,31 @@ def wait_until_listening(port: int, timeout_s: float = 10.0) -> None:
 
 
 def start(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start it tied to this process: if the supervisor dies, even by SIGKILL, the kernel sends Redis
+    SIGTERM (a clean exit that flushes the append-only file), so no orphan keeps the port."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     process = subprocess.Popen(
-        redis_command(data_dir, port), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        redis_command(data_dir, port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        preexec_fn=preexec_die_with_parent(signal.SIGTERM),
     )
-    wait_until_listening(port)
+    try:
+        wait_until_listening(port)
+    except RuntimeError:
+        stop(process)
+        raise
     return process, f"redis://127.0.0.1:{port}/0"
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM (Redis flushes the append-only file and exits), SIGKILL if it takes too long."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

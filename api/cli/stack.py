@@ -2,11 +2,17 @@
 
 Children get their configuration through `VOICECHAIN_*` environment variables, the same way a
 deployment configures them, so what runs under `up` is what runs in production. A worker child that
-dies is restarted (with a back-off, so a crash loop does not spin); Ctrl-C stops every child cleanly.
+dies is restarted (with a back-off, so a crash loop does not spin); a child that exits with
+`EXIT_CONFIG` (a missing model, a bad setting) is not, since restarting cannot fix it.
+
+Lifetime: every child is tied to this process with `PR_SET_PDEATHSIG` (workers/lifetime.py), so a
+SIGKILLed `up` leaves nothing running. SIGINT, SIGTERM and SIGHUP stop the stack: every child is told
+at once and all share one budget, after which what is left of each child's process group is killed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,10 +20,16 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from types import FrameType
 
 from rich.console import Console
 
+from workers.lifetime import EXIT_CONFIG, preexec_die_with_parent
+
 RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
+#: How long all children together get to stop before what is left is killed.
+STOP_BUDGET_S = 15.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -30,21 +42,35 @@ class Child:
     started_at: float = 0.0
 
     def start(self, env: dict[str, str]) -> None:
-        # a new process group, so Ctrl-C in the terminal reaches us only and we stop children in order
-        self.process = subprocess.Popen(self.command, env=env, start_new_session=True)
+        # Its own session: Ctrl-C in the terminal reaches `up` only, which stops the children itself.
+        # Started from the main thread only: the death signal follows the thread that forked.
+        self.process = subprocess.Popen(
+            self.command, env=env, start_new_session=True, preexec_fn=preexec_die_with_parent()
+        )
         self.started_at = time.monotonic()
 
-    def stop(self, timeout_s: float) -> None:
-        if self.process is None or self.process.poll() is not None:
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def terminate(self) -> None:
+        """SIGTERM to the child itself: each child stops its own subtree in its own way (Celery's warm
+        shutdown, the realtime pool's drain), which a signal to the whole group would cut short."""
+        if self.running():
+            assert self.process is not None
+            with contextlib.suppress(ProcessLookupError):  # exited meanwhile
+                self.process.send_signal(signal.SIGTERM)
+
+    def wait_until(self, deadline: float, hurry: threading.Event) -> None:
+        while self.running() and time.monotonic() < deadline and not hurry.is_set():
+            time.sleep(0.05)
+
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the child's process group (its grandchildren too), then reap."""
+        if self.process is None:
             return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):  # exited meanwhile
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            pass
+        self.process.wait()
 
 
 @dataclass
@@ -53,12 +79,28 @@ class Supervisor:
     console: Console
     children: list[Child] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    #: A second stop signal: do not wait for the budget, kill what is left now.
+    hurry: threading.Event = field(default_factory=threading.Event)
 
     def add(self, name: str, command: list[str], *, restart: bool = True) -> None:
         self.children.append(Child(name, command, restart))
 
+    def install_signal_handlers(self) -> None:
+        """Explicitly, for all three: a background job of a non-interactive shell starts with SIGINT
+        ignored (so Python installs no KeyboardInterrupt), and SIGHUP's default would kill `up` without
+        stopping anything (the children would then die by their death signal, uncleanly)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        if self.stopping.is_set():
+            self.hurry.set()
+        self.stopping.set()
+
     def start_all(self) -> None:
         for child in self.children:
+            if self.stopping.is_set():
+                return
             child.start(self.env)
 
     def watch(self) -> None:
@@ -70,6 +112,13 @@ class Supervisor:
                         child.restarts = 0
                     continue
                 code = child.process.returncode
+                if code == EXIT_CONFIG:
+                    self.console.print(
+                        f"[red]{child.name} cannot run as configured (exit {code}, see its message "
+                        "above); not restarting it[/red]"
+                    )
+                    child.process = None
+                    continue
                 if not child.restart:
                     self.console.print(f"[red]{child.name} exited ({code}); stopping[/red]")
                     self.stopping.set()
@@ -80,10 +129,18 @@ class Supervisor:
                 if not self.stopping.wait(delay):
                     child.start(self.env)
 
-    def stop_all(self, timeout_s: float = 20.0) -> None:
+    def stop_all(self, budget_s: float = STOP_BUDGET_S) -> None:
+        """Stop every child in parallel within one budget (not one budget per child, in turn)."""
         self.stopping.set()
-        for child in reversed(self.children):
-            child.stop(timeout_s)
+        deadline = time.monotonic() + budget_s
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            child.wait_until(deadline, self.hurry)
+        for child in self.children:
+            if child.running():
+                self.console.print(f"[yellow]{child.name} did not stop in time; killing it[/yellow]")
+            child.kill_group()
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
@@ -72,6 +73,19 @@ def follow(
             response = client.get(f"/v1/jobs/{job['id']}")
             _raise_for(response)
             job = response.json()
+
+
+def speak(text: str, path: Path) -> Path:
+    """`text` spoken by the bundled piper voice into a WAV at `path`: a question for a machine with no
+    recording at hand. piper's random noise is off, so the same text gives the same audio every time."""
+    import soundfile
+
+    from pipelines.providers.local_tts import PiperTextToSpeech
+
+    speech = PiperTextToSpeech(noise_scale=0.0, noise_w_scale=0.0).synthesize(text)
+    pad = np.zeros(speech.sample_rate * 3 // 10, dtype=np.int16)  # a breath of silence either side
+    soundfile.write(path, np.concatenate([pad, speech.samples, pad]), speech.sample_rate, format="WAV")
+    return path
 
 
 def download_audio(client: httpx.Client, job: dict[str, Any], out: Path) -> None:

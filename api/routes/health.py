@@ -1,4 +1,5 @@
-"""Liveness and readiness: readiness checks the two things a request needs, the broker and the database."""
+"""Liveness and readiness: readiness checks what a request needs: the broker, the database, and a model
+for every stage of the chain (found on disk, never loaded: the API process loads no model)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import SettingsDep
+from pipelines.providers.preflight import chain_problems
 from pipelines.settings import Settings
 from pipelines.storage.database import get_engine
 from workers.celery_app import DEFAULT_BROKER
@@ -39,12 +41,16 @@ def _check(settings: Settings) -> dict[str, str]:
         checks["broker"] = "ok"
     except Exception as exc:
         checks["broker"] = f"error: {type(exc).__name__}"
+    problems = chain_problems(settings)
+    for stage in ("stt", "agent", "policy", "tts"):
+        checks[stage] = str(problems[stage]) if stage in problems else "ok"
     return checks
 
 
 @router.get("/readyz")
 async def readyz(settings: SettingsDep) -> JSONResponse:
-    """Ready when the database and the broker both answer; 503 with which one failed otherwise."""
+    """Ready when the database and the broker answer and every stage's model is installed; 503 with
+    what failed otherwise (a missing model says how to install it)."""
     checks = await run_in_threadpool(_check, settings)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(

