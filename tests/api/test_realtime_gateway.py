@@ -97,7 +97,8 @@ def test_refusals_are_relayed_as_openai_errors(stack: Any, realtime_pool: Any) -
         assert status == 401 and body["error"]["code"] == "invalid_api_key"
         status, body = await _refusal(_ws_url(stack))
         assert status == 401 and body["error"]["message"]
-        status, body = await _refusal(_ws_url(stack, "call_id=rtc_nobody"), additional_headers={"Authorization": f"Bearer {API_KEY}"})  # fmt: skip
+        good = {"Authorization": f"Bearer {API_KEY}"}
+        status, body = await _refusal(_ws_url(stack, "call_id=rtc_nobody"), additional_headers=good)
         assert status == 404 and body["error"]["code"] == "call_not_found"
 
     asyncio.run(main())
@@ -141,7 +142,8 @@ def test_call_id_routes_to_the_process_named_by_the_call_key(stack: Any, realtim
             busy = next(w for w, n in _live(stack).items() if n == 1)  # least loaded routing chose it
             client.set("voicechain:realtime:call:rtc_gatewaytest", busy, ex=30)
             try:
-                async with websockets.connect(_ws_url(stack, "call_id=rtc_gatewaytest"), additional_headers=headers) as ws:  # fmt: skip
+                url = _ws_url(stack, "call_id=rtc_gatewaytest")
+                async with websockets.connect(url, additional_headers=headers) as ws:
                     await ws.recv()
                     assert _live(stack)[busy] == 2  # the pool without WebRTC: a plain session there
             except InvalidStatus as refused:  # a pool with WebRTC: that process says it holds no such call
