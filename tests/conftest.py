@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,43 @@ def speech(tmp_path_factory: pytest.TempPathFactory):
     from tests.speech import Speaker
 
     return Speaker(tmp_path_factory.mktemp("speech"))
+
+
+class RealtimePool:
+    """`voicechain realtime --processes N` next to the stack, registered in the stack's Redis."""
+
+    def __init__(self, port: int, workers: list[str]) -> None:
+        self.port, self.workers = port, workers
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1"
+
+
+@pytest.fixture(scope="session")
+def realtime_pool(stack: Stack) -> Iterator[RealtimePool]:
+    """Two realtime pool processes with the local models, as `voicechain up` runs them (the API's
+    `WS /v1/realtime` routes to them through the Redis registry)."""
+    import redis
+
+    port = free_port()
+    command = [sys.executable, "-m", "api.cli", "realtime", "--processes", "2", "--port", str(port)]
+    process = stack.processes.start("realtime", command, settings_env(stack.settings))
+    client = redis.Redis.from_url(stack.settings.redis_url or "")
+    deadline = time.monotonic() + 120
+    while True:
+        keys = sorted(k.decode() for k in client.scan_iter("voicechain:realtime:worker:*"))
+        if len(keys) == 2:
+            break
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError("realtime pool did not register:\n" + stack.processes.log("realtime")[-3000:])
+        time.sleep(0.2)
+    try:
+        yield RealtimePool(port, [k.split(":", 3)[3] for k in keys])
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(30)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

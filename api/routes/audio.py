@@ -336,7 +336,7 @@ def _parse_speech(body: Any) -> SpeechRequest:
 async def create_speech(
     request: Request, settings: SettingsDep, _: PrincipalDep, body: Annotated[Any, Body()] = None
 ) -> Response:
-    """Speak `input` as wav, pcm (24 kHz int16), flac, mp3 or opus, streamed sentence by sentence."""
+    """Speak `input` as wav, pcm (24 kHz int16), flac, mp3, opus or aac, streamed sentence by sentence."""
     speech = _parse_speech(body)
     call = _Call(request, settings)
     call.what = "tts"

@@ -12,6 +12,8 @@ How each format streams:
   soon as the encoder has produced them. The placeholder Xing/Info frame that LAME rewrites at the end
   (streamed, it is a frame of zeros) is dropped, and MP3 is constant-bitrate so that readers that
   estimate the length from the first frame (libsndfile does) get it right without that frame.
+- `aac`: ADTS frames from FFmpeg's AAC encoder (`pipelines.audio.aac`, through PyAV), sent as they
+  are made; each frame has its own header, so nothing is rewritten at the end.
 - `flac`: sent whole at the end, because FLAC's STREAMINFO carries the total length, and decoders
   such as `soundfile.read` refuse a stream that leaves it unknown.
 """
@@ -28,7 +30,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-SpeechFormat = Literal["wav", "pcm", "flac", "mp3", "opus"]
+from pipelines.audio import aac
+
+SpeechFormat = Literal["wav", "pcm", "flac", "mp3", "opus", "aac"]
 
 #: The rate of every encoded output (OpenAI's speech API uses 24 kHz for all formats).
 OUTPUT_RATE = 24_000
@@ -40,6 +44,7 @@ CONTENT_TYPES: Mapping[str, str] = MappingProxyType(
         "flac": "audio/flac",
         "mp3": "audio/mpeg",
         "opus": "audio/ogg",
+        "aac": "audio/aac",
     }
 )
 
@@ -63,6 +68,8 @@ def supported_formats() -> tuple[str, ...]:
             container, subtype = _LIBSNDFILE[fmt]
             if subtype not in sf.available_subtypes(container):
                 continue
+        if fmt == "aac" and not aac.available():
+            continue
         available.append(fmt)
     return tuple(available)
 
@@ -71,7 +78,8 @@ def check_format(fmt: str) -> SpeechFormat:
     if fmt not in CONTENT_TYPES:
         raise UnsupportedFormat(f"unknown response_format {fmt!r}; use one of {', '.join(CONTENT_TYPES)}")
     if fmt not in supported_formats():
-        raise UnsupportedFormat(f"response_format {fmt!r} is not available: libsndfile lacks its encoder")
+        lacking = "PyAV (`av`)" if fmt == "aac" else "libsndfile"
+        raise UnsupportedFormat(f"response_format {fmt!r} is not available: {lacking} lacks its encoder")
     return fmt  # type: ignore[return-value]
 
 
@@ -171,6 +179,7 @@ class StreamEncoder:
         self._held = b""
         self._sink: _Sink | None = None
         self._file: sf.SoundFile | None = None
+        self._aac = aac.AacEncoder(OUTPUT_RATE) if self.format == "aac" else None
         if self.format in _LIBSNDFILE:
             container, subtype = _LIBSNDFILE[self.format]
             self._sink = _Sink()
@@ -203,6 +212,9 @@ class StreamEncoder:
             head = b"" if self._started else wav_stream_header(OUTPUT_RATE)
             self._started = True
             return head + pcm.tobytes()
+        if self._aac is not None:
+            data = self._aac.push(pcm)
+            return data + self._aac.finish() if last else data
         assert self._file is not None and self._sink is not None
         for start in range(0, len(pcm), _WRITE_FRAMES):
             self._file.write(pcm[start : start + _WRITE_FRAMES])

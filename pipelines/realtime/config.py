@@ -66,6 +66,8 @@ class SessionConfig:
     output_format: AudioFormat = "audio/pcm"
     turn_detection: TurnDetection | None = field(default_factory=TurnDetection)
     transcription: dict[str, Any] | None = field(default_factory=lambda: {"model": "whisper-tiny.en"})
+    #: Echoed as set (`near_field` / `far_field`); no filter runs here: the VAD copes with room noise.
+    noise_reduction: dict[str, Any] | None = None
     output_modalities: tuple[str, ...] = ("audio",)
     voice: str = "joe"
     speed: float = 1.0
@@ -86,7 +88,7 @@ class SessionConfig:
                 "input": {
                     "format": _format_dict(self.input_format),
                     "transcription": self.transcription,
-                    "noise_reduction": None,
+                    "noise_reduction": self.noise_reduction,
                     "turn_detection": self.turn_detection.to_dict() if self.turn_detection else None,
                 },
                 "output": {
@@ -157,7 +159,7 @@ def _function_tools(tools: list[Any]) -> list[dict[str, Any]]:
 
 def _audio_changes(config: SessionConfig, audio: Any) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    inp, out = audio.input, audio.output
+    inp, out = audio.input, getattr(audio, "output", None)  # a transcription session has no output
     if inp is not None:
         if inp.format is not None and inp.format.type:
             changes["input_format"] = inp.format.type
@@ -167,6 +169,9 @@ def _audio_changes(config: SessionConfig, audio: Any) -> dict[str, Any]:
             )
         if _set(inp, "turn_detection"):
             changes["turn_detection"] = _turn_detection(inp.turn_detection)
+        if _set(inp, "noise_reduction"):
+            nr = inp.noise_reduction
+            changes["noise_reduction"] = nr.model_dump(exclude_none=True) if nr is not None else None
     if out is not None:
         if out.format is not None and out.format.type:
             changes["output_format"] = out.format.type
@@ -181,10 +186,12 @@ def _turn_detection(td: Any) -> TurnDetection | None:
     if td is None:
         return None
     base = TurnDetection()
-    create = td.create_response if td.create_response is not None else base.create_response
-    interrupt = td.interrupt_response if td.interrupt_response is not None else base.interrupt_response
+    # getattr: a transcription session's turn detection may lack the response fields
+    create, interrupt = getattr(td, "create_response", None), getattr(td, "interrupt_response", None)
+    create = create if create is not None else base.create_response
+    interrupt = interrupt if interrupt is not None else base.interrupt_response
     if td.type == "semantic_vad":
-        eagerness = td.eagerness or "auto"
+        eagerness = getattr(td, "eagerness", None) or "auto"
         return replace(
             base,
             type="semantic_vad",
@@ -206,7 +213,7 @@ def _turn_detection(td: Any) -> TurnDetection | None:
         ),
         create_response=create,
         interrupt_response=interrupt,
-        idle_timeout_ms=td.idle_timeout_ms,
+        idle_timeout_ms=getattr(td, "idle_timeout_ms", None),
     )
 
 

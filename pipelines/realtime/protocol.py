@@ -45,6 +45,7 @@ HANDLED_CLIENT_EVENTS = frozenset(
         "conversation.item.create",
         "conversation.item.truncate",
         "conversation.item.delete",
+        "conversation.item.retrieve",
         "response.create",
         "response.cancel",
         "output_audio_buffer.clear",

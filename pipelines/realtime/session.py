@@ -216,6 +216,18 @@ class RealtimeSession:
         )
         self._persist(Record("assistant", item_id, heard, {"interrupted": True, "truncated": True}))
 
+    async def _on_conversation_item_retrieve(self, ev: BaseModel) -> None:
+        """The JS SDK asks for each item after its transcription, to show the final text."""
+        entry = self.conversation.get(ev.item_id)  # type: ignore[attr-defined]
+        if entry is None:
+            raise ProtocolError(
+                f"Item {ev.item_id!r} not found.",  # type: ignore[attr-defined]
+                code="item_not_found",
+                event_id=ev.event_id,  # type: ignore[attr-defined]
+                param="item_id",
+            )
+        await self._send(event("conversation.item.retrieved", item=entry.item))
+
     async def _on_conversation_item_delete(self, ev: BaseModel) -> None:
         self.conversation.delete(ev.item_id)  # type: ignore[attr-defined]
         await self._send(event("conversation.item.deleted", item_id=ev.item_id))  # type: ignore[attr-defined]

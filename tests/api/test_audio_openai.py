@@ -88,6 +88,17 @@ def test_speech_every_container_format(client: OpenAI, fmt: str) -> None:
     assert 1.5 < decoded_seconds(response.content) < 8
 
 
+def test_speech_aac(client: OpenAI) -> None:
+    from tests.pipelines.audio.test_stream_encoder import aac_seconds
+
+    response = client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Hello there. This is VoiceChain speaking.", response_format="aac"
+    )
+    assert response.response.headers["content-type"].startswith("audio/aac")
+    seconds, rate = aac_seconds(response.content)
+    assert rate == 24_000 and 1.5 < seconds < 8
+
+
 def test_speech_pcm_is_24khz_int16(client: OpenAI) -> None:
     response = client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", response_format="pcm")
     samples = np.frombuffer(response.content, dtype="<i2")

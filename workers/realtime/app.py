@@ -144,7 +144,10 @@ def create_app(
 
                         await run_relay(ws, relay, state.limits, principal, sink, runner)
                     else:
-                        await _run_session(ws, loaded["engines"], state.limits, principal, sink, runner)
+                        await _run_session(
+                            ws, loaded["engines"], state.limits, principal, sink, runner,
+                            transcription=_wants_transcription(ws, principal),
+                        )  # fmt: skip
             finally:
                 state.live -= 1
                 state.changed.set()
@@ -189,6 +192,13 @@ def _initial_config(principal: Principal) -> SessionConfig:
     return config
 
 
+def _wants_transcription(ws: WebSocket, principal: Principal) -> bool:
+    """`?intent=transcription` (the Agents SDK's streamed STT), or a secret minted for a transcription
+    session: the session transcribes and never responds (`pipelines.realtime.transcription`)."""
+    preset = principal.session or {}
+    return ws.query_params.get("intent") == "transcription" or preset.get("type") == "transcription"
+
+
 async def _run_session(
     ws: WebSocket,
     engines: Engines,
@@ -196,6 +206,8 @@ async def _run_session(
     principal: Principal,
     sink: ConversationSink,
     tools: ToolRunner | None,
+    *,
+    transcription: bool = False,
 ) -> None:
     send_lock = asyncio.Lock()
     closed = False
@@ -210,9 +222,16 @@ async def _run_session(
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                 await ws.send_text(text)
 
-    session = RealtimeSession(
-        engines, emit, config=_initial_config(principal), sink=sink, tools=tools, limits=limits.session
-    )
+    if transcription:
+        from pipelines.realtime.transcription import TranscriptionSession, preset_config
+
+        session: RealtimeSession = TranscriptionSession(
+            engines, emit, config=preset_config(principal.session), sink=sink, limits=limits.session
+        )
+    else:
+        session = RealtimeSession(
+            engines, emit, config=_initial_config(principal), sink=sink, tools=tools, limits=limits.session
+        )
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     backlog = _Backlog()
     await session.start(owner=principal.owner)

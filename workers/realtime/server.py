@@ -49,9 +49,16 @@ log = logging.getLogger(__name__)
 
 
 def build_app(
-    settings: Settings, *, limits: PoolLimits | None = None, port: int | None = None, index: int = 0
+    settings: Settings,
+    *,
+    limits: PoolLimits | None = None,
+    port: int | None = None,
+    index: int = 0,
+    direct_port: int | None = None,
 ) -> Starlette:
-    """The app for one worker process, wired to the configured models, database and Redis."""
+    """The app for one worker process, wired to the configured models, database and Redis.
+    `direct_port`: a port only this process listens on, published in the registry instead of the shared
+    one, so the API gateway can reach this very process (a call it holds, the least loaded one)."""
     from pipelines.agents.registry import load_agents
     from pipelines.bootstrap_keys import accepted_keys
     from pipelines.realtime.agent_tools import AgentTools
@@ -86,7 +93,7 @@ def build_app(
             state,
             worker=worker_id(port or settings.realtime_port, index),
             host=settings.host,
-            port=port or settings.realtime_port,
+            port=direct_port or port or settings.realtime_port,
         )
         reg.start()
         registration["reg"] = reg
@@ -197,16 +204,31 @@ def unavailable_app(problems: dict[str, Missing]) -> Starlette:
     return Starlette(routes=[Route("/healthz", health), WebSocketRoute("/v1/realtime", realtime)])
 
 
-def run_worker(settings: Settings, host: str, port: int, limits: PoolLimits, index: int = 0) -> None:
+def private_socket(host: str) -> socket.socket:
+    """A listener on a free port of `host` that only this process holds (see `build_app`)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    sock.listen(2048)
+    return sock
+
+
+def run_worker(
+    settings: Settings, host: str, port: int, limits: PoolLimits, index: int = 0, direct: bool = False
+) -> None:
     """One worker process: its own SO_REUSEPORT listener, its own models, draining on SIGTERM.
-    With a metrics port set, process i serves its own `/metrics` on that port + i."""
+    With a metrics port set, process i serves its own `/metrics` on that port + i. With `direct` (one of
+    several processes sharing the port), it also listens on a private port and publishes that one."""
     problems = realtime_problems(settings)
     if problems:
         log.error("realtime worker %d cannot load its models:\n%s", index, describe(problems))
         config = uvicorn.Config(unavailable_app(problems), lifespan="off", log_level="info")
         uvicorn.Server(config).run(sockets=[reuseport_socket(host, port)])
         return
-    app = build_app(settings, limits=limits, port=port, index=index)
+    sockets = [reuseport_socket(host, port)]
+    if direct:
+        sockets.append(private_socket(host))
+    direct_port = sockets[-1].getsockname()[1] if direct else None
+    app = build_app(settings, limits=limits, port=port, index=index, direct_port=direct_port)
     if settings.realtime_metrics_port:
         from pipelines.observability.metrics import serve_metrics
 
@@ -222,7 +244,7 @@ def run_worker(settings: Settings, host: str, port: int, limits: PoolLimits, ind
     )
     server = DrainingServer(config, app.state.pool)
     try:
-        server.run(sockets=[reuseport_socket(host, port)])
+        server.run(sockets=sockets)
     finally:
         if not server.started:  # the lifespan failed: its models would not load, nor will they next time
             raise SystemExit(EXIT_CONFIG)
@@ -243,7 +265,8 @@ def _child(
 
     limits_data = dict(limits_data)
     session = SessionLimits(**limits_data.pop("session"))
-    run_worker(Settings(**settings_data), host, port, PoolLimits(**limits_data, session=session), index)
+    limits = PoolLimits(**limits_data, session=session)
+    run_worker(Settings(**settings_data), host, port, limits, index, direct=True)
 
 
 def serve(

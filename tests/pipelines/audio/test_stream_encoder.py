@@ -40,4 +40,25 @@ def test_pcm_is_raw_int16_at_24khz() -> None:
 
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(UnsupportedFormat):
-        check_format("aac")
+        check_format("m4a")
+
+
+def aac_seconds(data: bytes) -> tuple[float, int]:
+    """Decode ADTS AAC with FFmpeg (PyAV): seconds of audio and the sample rate."""
+    import av
+
+    with av.open(io.BytesIO(data), format="aac") as container:
+        frames = list(container.decode(audio=0))
+    return sum(f.samples for f in frames) / frames[0].sample_rate, frames[0].sample_rate
+
+
+def test_aac_streams_adts_frames_as_it_goes() -> None:
+    encoder = StreamEncoder("aac", 22_050)
+    assert encoder.content_type == "audio/aac"
+    pieces = [encoder.push(tone(0.7)) for _ in range(3)]
+    pieces.append(encoder.finish())
+    assert pieces[0][:2] == b"\xff\xf1", "ADTS sync word, MPEG-4 AAC, no CRC"
+    assert sum(map(len, pieces[:2])) > 0, "the first sentences should be sent before the end"
+    seconds, rate = aac_seconds(b"".join(pieces))
+    assert rate == OUTPUT_RATE
+    assert abs(seconds - 2.1) < 0.15, seconds
