@@ -18,6 +18,7 @@ from api.routes import (
     jobs,
     metrics,
     realtime,
+    realtime_calls,
     reviews,
 )
 from pipelines.observability import logs, tracing
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     audio.install(app)
     for module in (health, job_list, jobs, job_actions, job_events, reviews, conversations, audio, realtime):
         app.include_router(module.router)
+    app.include_router(realtime_calls.router)  # WebRTC calls, forwarded to the pool
     console.install(app)
     logging.getLogger("voicechain").info(
         "API ready; database %s", settings.resolved_database_url.split("@")[-1]
