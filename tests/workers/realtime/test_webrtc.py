@@ -15,10 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import numpy as np
@@ -26,12 +25,11 @@ import pytest
 
 from api.cli.embedded_redis import redis_server_binary
 from pipelines.realtime.protocol import validate_server_event
-from tests.multihost.netns import _enter, can_make_namespaces, ip
+from tests.multihost.netns import can_make_namespaces
 from tests.services import unavailable
-from tests.workers.realtime.webrtc_peer import MIC_RATE, Peer
+from tests.workers.realtime.webrtc_peer import MIC_RATE, Namespace, Peer
 
 pytestmark = [pytest.mark.integration, pytest.mark.models, pytest.mark.timeout(300)]
-T = TypeVar("T")
 KEY = "vc_webrtc_test_key_0123456789"
 POOL = "http://127.0.0.1:8001"
 CALLS = POOL + "/v1/realtime/calls"
@@ -54,31 +52,6 @@ def espeak(text: str) -> np.ndarray:
 
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(MIC_RATE * seconds), dtype=np.int16)
-
-
-class Namespace:
-    """A network namespace with only loopback (plus 127.0.0.2) and a thread living inside it."""
-
-    def __init__(self) -> None:
-        self.name = f"vcrtc{os.getpid() % 100000}"
-        ip("netns", "add", self.name)
-        ip("link", "set", "lo", "up", netns=self.name)
-        ip("addr", "add", "127.0.0.2/8", "dev", "lo", netns=self.name)
-        self._thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(f"/var/run/netns/{self.name}",))
-
-    def run(self, fn: Callable[[], T]) -> T:
-        return self._thread.submit(fn).result()
-
-    def arun(self, coro_fn: Callable[[], Any]) -> Any:
-        """Run an async scenario on a fresh event loop inside the namespace (its sockets stay there)."""
-        return self.run(lambda: asyncio.run(coro_fn()))
-
-    def exec_prefix(self) -> list[str]:
-        return ["ip", "netns", "exec", self.name]
-
-    def destroy(self) -> None:
-        self._thread.shutdown(wait=False, cancel_futures=True)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
 
 
 class Stack:
@@ -405,3 +378,33 @@ def test_calls_through_the_api_origin(ns: Namespace, stack: Stack) -> None:
         await wait_live(0, 5)
 
     ns.arun(scenario)
+
+
+def test_udp_port_range_and_advertised_address(ns: Namespace) -> None:
+    """What a cluster sets: host candidates bind only in the exposed range, and the answer names the
+    advertised address instead of the pod's own."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from workers.realtime.webrtc_ice import advertise, ports_of, use_port_range
+
+    async def offer() -> str:
+        use_port_range((41000, 41003))
+        try:
+            pcs = [RTCPeerConnection(RTCConfiguration(iceServers=[])) for _ in range(3)]
+            for pc in pcs:
+                pc.addTransceiver("audio")
+                await pc.setLocalDescription(await pc.createOffer())
+            sdps = [pc.localDescription.sdp for pc in pcs]
+            for pc in pcs:
+                await pc.close()
+        finally:
+            use_port_range(None)
+        ports = [p for sdp in sdps for p in ports_of(sdp)]
+        assert len(set(ports)) == 3 and all(41000 <= p <= 41003 for p in ports), ports
+        return sdps[0]
+
+    sdp = ns.arun(offer)
+    public = advertise(sdp, "203.0.113.7")
+    candidates = [line for line in public.splitlines() if line.startswith("a=candidate")]
+    assert candidates and all(" 203.0.113.7 " in line for line in candidates)
+    assert ports_of(public) == ports_of(sdp)

@@ -8,10 +8,14 @@ import asyncio
 import contextlib
 import fractions
 import json
+import os
+import subprocess
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -19,6 +23,9 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
+from tests.multihost.netns import _enter, ip
+
+T = TypeVar("T")
 MIC_RATE = 48_000
 FRAME = MIC_RATE // 50  # 20 ms
 HEARD_RMS = 0.01  # a received frame louder than this is speech, not the server's idle silence
@@ -167,3 +174,28 @@ class Peer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pc.close()
+
+
+class Namespace:
+    """A network namespace with only loopback (plus 127.0.0.2) and a thread living inside it."""
+
+    def __init__(self) -> None:
+        self.name = f"vcrtc{os.getpid() % 100000}"
+        ip("netns", "add", self.name)
+        ip("link", "set", "lo", "up", netns=self.name)
+        ip("addr", "add", "127.0.0.2/8", "dev", "lo", netns=self.name)
+        self._thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(f"/var/run/netns/{self.name}",))
+
+    def run(self, fn: Callable[[], T]) -> T:
+        return self._thread.submit(fn).result()
+
+    def arun(self, coro_fn: Callable[[], Any]) -> Any:
+        """Run an async scenario on a fresh event loop inside the namespace (its sockets stay there)."""
+        return self.run(lambda: asyncio.run(coro_fn()))
+
+    def exec_prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.name]
+
+    def destroy(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
