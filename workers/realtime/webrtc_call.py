@@ -40,6 +40,8 @@ Emit = Callable[[dict[str, Any]], Awaitable[None]]
 SessionFactory = Callable[[Emit], RealtimeSession]
 #: Input frames queued for the session beyond this (2 s of audio) are dropped, not buffered forever.
 MAX_BACKLOG_FRAMES = 2000 // FRAME_MS
+#: Server events held for a data channel that is not open yet; beyond this the oldest go.
+MAX_PENDING_EVENTS = 500
 #: Client events whose audio format a WebRTC call ignores: the tracks carry Opus whatever is asked.
 _FORMAT_KEYS = ("format",)
 
@@ -223,6 +225,8 @@ class Call:
             with contextlib.suppress(Exception):  # closing under us: the call is ending anyway
                 channel.send(text)
         elif channel is None or channel.readyState == "connecting":
+            if len(self._pending) >= MAX_PENDING_EVENTS:  # a client that never opens the channel
+                del self._pending[0]
             self._pending.append(text)
         for queue in list(self.watchers):
             queue.put_nowait(text)

@@ -255,8 +255,10 @@ def test_hangup_and_side_band(ns: Namespace, stack: Stack) -> None:
 
     async def scenario() -> None:
         peer = Peer()
-        try:
-            await connected(peer)
+        try:  # a server-side caller: multipart with the session config, API key
+            await connected(peer, session={"type": "realtime", "instructions": "You are a test."})
+            created = await peer.wait_for("session.created")
+            assert created["session"]["instructions"] == "You are a test."
             assert await live_sessions() == 1
             call_id = (peer.location or "").rsplit("/", 1)[-1]
             assert len(await call_keys()) == 1
@@ -327,7 +329,8 @@ def test_bad_input_is_refused_with_json_and_leaves_nothing_allocated(ns: Namespa
         await data_only.close()
         error = await refused(400, secret, sdp=no_audio)
         assert "audio" in error["message"]
-        await refused(400, secret, session={"type": "realtime", "audio": {"output": {"voice": 7}}})
+        bad_session = {"type": "realtime", "audio": {"output": {"voice": 7}}}
+        assert (await refused(400, secret, session=bad_session))["code"] == "invalid_session"
         await refused(401, "ek_forged_" + "x" * 30)
         await refused(401, "")
         expired = await mint(ttl_s=1)
