@@ -232,10 +232,15 @@ def test_barge_in_cuts_the_track_and_keeps_only_what_was_played(ns: Namespace, s
             cleared_at = peer.at("output_audio_buffer.cleared")
             assert cleared["response_id"] == started["response_id"]
             truncated = await peer.wait_for("conversation.item.truncated", 10)
-            heard_ms = peer.heard.speech_ms_between(started_at - 0.2, cleared_at)
-            # the history is cut where the track stopped: within ~a network jitter of what we heard
-            assert truncated["audio_end_ms"] > 500
-            assert abs(truncated["audio_end_ms"] - heard_ms) < 400, (truncated, heard_ms)
+            first_heard = peer.heard.first_speech_after(started_at - 0.2)
+            assert first_heard is not None and first_heard < cleared_at
+            audible_ms = peer.heard.speech_ms_between(first_heard, cleared_at)
+            span_ms = (cleared_at - first_heard) * 1000
+            # the history is cut where the track stopped: at least the loud frames we heard, at most the
+            # time from the first of them to the clear (plus the reply's quiet start and network slack)
+            cut_ms = truncated["audio_end_ms"]
+            assert cut_ms > 500
+            assert audible_ms - 100 <= cut_ms <= span_ms + 300, (cut_ms, audible_ms, span_ms)
             done = await peer.wait_for("response.done", 20)
             assert done["response"]["status"] == "cancelled"
             await asyncio.sleep(0.6)
