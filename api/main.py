@@ -18,6 +18,7 @@ from api.routes import (
     jobs,
     metrics,
     realtime,
+    realtime_calls,
     realtime_gateway,
     reviews,
 )
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, job_list, jobs, job_actions, job_events, reviews, conversations, audio, realtime):
         app.include_router(module.router)
     app.include_router(realtime_gateway.router)  # WS /v1/realtime: relayed to the realtime pool
+    app.include_router(realtime_calls.router)  # WebRTC calls, forwarded to the pool
     console.install(app)
     logging.getLogger("voicechain").info(
         "API ready; database %s", settings.resolved_database_url.split("@")[-1]

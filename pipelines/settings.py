@@ -156,6 +156,19 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(30.0, description="Per request to an OpenAI-compatible server.")
     openai_max_attempts: int = Field(3, description="Attempts per call; 429, 5xx and timeouts retry.")
 
+    # --- WebRTC calls on the realtime pool (`POST /v1/realtime/calls`; docs/scaling.md "WebRTC") -------
+    webrtc_ice_servers: str = Field(
+        "", description='JSON list, e.g. [{"urls": "turn:turn.example:3478", "username": "u", '
+        '"credential": "p"}]; empty: none (no public STUN is ever asked).',
+    )  # fmt: skip
+    webrtc_advertise_address: str | None = Field(
+        None, description="Address put in answer candidates instead of the pod's own (1:1 NAT, node IP)."
+    )
+    webrtc_udp_ports: str | None = Field(
+        None, description='UDP ports calls bind, e.g. "40000-40099" (what the pod exposes); unset: any.'
+    )
+    webrtc_ice_timeout_s: float = Field(15.0, description="A call whose ICE has not connected by then ends.")
+
     # --- browser console at / ----------------------------------------------------------------------
     console_live_open: bool = Field(
         False, description="Let the console mint realtime client secrets without an API key (same origin)."

@@ -32,6 +32,7 @@ from pipelines.realtime.protocol import ProtocolError, error_event
 from pipelines.realtime.session import RealtimeSession, SessionLimits
 from pipelines.realtime.tools import ToolRunner
 from workers.realtime.auth import REALTIME_SUBPROTOCOL, Authenticator, Principal, credential
+from workers.realtime.calls import CallService, WebRTCOptions
 from workers.realtime.session_metrics import SessionMetrics
 
 if TYPE_CHECKING:
@@ -84,14 +85,32 @@ def create_app(
     on_shutdown: Callable[[PoolState], Awaitable[None]] | None = None,
     session_limiter: SessionLimiter | None = None,
     relay: RelayConfig | None = None,
+    webrtc: WebRTCOptions | None = None,
 ) -> Starlette:
     """Build the worker app. `engines` loads the models once (at startup, before the first session).
     `tools` is one server-side `ToolRunner` for all sessions, or a factory called once per session (a
     runner with per-session state, such as the current agent of `AgentTools`). With `relay` (provider
     `openai`), sessions are relayed to that upstream realtime model (`workers.realtime.relay`) instead of
-    running the local chain, and `engines` may be None (no local models are loaded)."""
+    running the local chain, and `engines` may be None (no local models are loaded). `webrtc` configures
+    WebRTC calls (`workers.realtime.calls`); they run the local chain only."""
     state = PoolState(limits or PoolLimits())
     loaded: dict[str, Engines] = {}
+
+    def call_session(principal: Principal, emit: Callable[[dict[str, Any]], Awaitable[None]]) -> Any:
+        sink = sink_factory(principal) if sink_factory else MemorySink()
+        runner = tools() if callable(tools) else tools
+        config = _initial_config(principal)
+        return RealtimeSession(
+            loaded["engines"], emit, config=config, sink=sink, tools=runner, limits=state.limits.session
+        )
+
+    calls = CallService(
+        state=state,
+        authenticator=authenticator,
+        make_session=call_session if relay is None else None,
+        session_limiter=session_limiter,
+        options=webrtc,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -109,6 +128,9 @@ def create_app(
         )
 
     async def realtime(ws: WebSocket) -> None:
+        if call_id := ws.query_params.get("call_id"):  # the side-band socket of a WebRTC call
+            await calls.sideband(ws, call_id)
+            return
         refusal = state.admit()
         if refusal is not None:
             await _deny(ws, 503, f"realtime worker is {refusal}")
@@ -157,10 +179,11 @@ def create_app(
                 await session_limiter.release(principal.owner, lease)
 
     app = Starlette(
-        routes=[Route("/healthz", health), WebSocketRoute("/v1/realtime", realtime)],
+        routes=[Route("/healthz", health), WebSocketRoute("/v1/realtime", realtime), *calls.routes()],
         lifespan=lifespan,
     )
     app.state.pool = state
+    app.state.calls = calls
     return app
 
 

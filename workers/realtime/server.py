@@ -66,6 +66,7 @@ def build_app(
     redis = _redis(settings)
     agents = load_agents(settings.agents, default=settings.default_agent)  # a bad setting fails at start
     registration: dict[str, Any] = {}
+    me = _worker_id(port or settings.realtime_port, index)
 
     async def engines() -> Engines:
         return await asyncio.to_thread(load_engines, settings)
@@ -86,12 +87,12 @@ def build_app(
     async def on_startup(state: PoolState) -> None:
         if redis is None:
             return
-        from workers.realtime.registry import Registration, worker_id
+        from workers.realtime.registry import Registration
 
         reg = Registration(
             redis,
             state,
-            worker=worker_id(port or settings.realtime_port, index),
+            worker=me,
             host=settings.host,
             port=direct_port or port or settings.realtime_port,
         )
@@ -112,6 +113,30 @@ def build_app(
         tools=lambda: AgentTools(agents),  # each session starts with the default agent
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        webrtc=webrtc_options(settings, redis, me),
+    )
+
+
+def _worker_id(port: int, index: int) -> str:
+    from workers.realtime.registry import worker_id
+
+    return worker_id(port, index)
+
+
+def webrtc_options(settings: Settings, redis: Any, worker: str) -> Any:
+    """The call settings of this process; a malformed one fails at start, not at the first call."""
+    from workers.realtime.calls import WebRTCOptions
+    from workers.realtime.webrtc_ice import parse_ice_servers, parse_port_range, use_port_range
+
+    ports = parse_port_range(settings.webrtc_udp_ports)
+    use_port_range(ports)
+    return WebRTCOptions(
+        ice_servers=parse_ice_servers(settings.webrtc_ice_servers),
+        advertise=settings.webrtc_advertise_address,
+        port_range=ports,
+        ice_timeout_s=settings.webrtc_ice_timeout_s,
+        redis=redis,
+        worker_id=worker,
     )
 
 

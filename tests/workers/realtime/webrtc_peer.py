@@ -1,0 +1,201 @@
+"""A real WebRTC peer in Python (aiortc), playing the part of the browser: a microphone track that
+plays given speech at real-time pace, the `oai-events` data channel, and a recorder of the audio the
+server sends back. Used by the WebRTC tests and by bench/realtime_webrtc.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import json
+import os
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import numpy as np
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame
+
+from tests.multihost.netns import _enter, ip
+
+T = TypeVar("T")
+MIC_RATE = 48_000
+FRAME = MIC_RATE // 50  # 20 ms
+HEARD_RMS = 0.01  # a received frame louder than this is speech, not the server's idle silence
+
+
+class Microphone(MediaStreamTrack):
+    """Plays queued 48 kHz mono PCM16 in 20 ms frames at real-time pace; silence in between."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._frames: deque[np.ndarray] = deque()
+        self._start: float | None = None
+        self._pts = 0
+        self.last_speech_at = 0.0  # monotonic time the last queued speech frame went out
+
+    def say(self, samples: np.ndarray) -> None:
+        pad = (-len(samples)) % FRAME
+        samples = np.concatenate([samples.astype(np.int16), np.zeros(pad, dtype=np.int16)])
+        for i in range(0, len(samples), FRAME):
+            self._frames.append(samples[i : i + FRAME])
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._frames)
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._pts += FRAME
+            wait = self._start + self._pts / MIC_RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        data = self._frames.popleft() if self._frames else np.zeros(FRAME, dtype=np.int16)
+        if self._frames or np.any(data):
+            self.last_speech_at = time.monotonic()
+        frame = AudioFrame.from_ndarray(data.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = MIC_RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, MIC_RATE)
+        return frame
+
+
+@dataclass
+class Heard:
+    """Audio received from the server: (monotonic time, rms) per frame."""
+
+    frames: list[tuple[float, float]] = field(default_factory=list)
+
+    def first_speech_after(self, t: float) -> float | None:
+        return next((at for at, rms in self.frames if at >= t and rms > HEARD_RMS), None)
+
+    def speech_ms_between(self, start: float, end: float) -> float:
+        return 20.0 * sum(1 for at, rms in self.frames if start <= at < end and rms > HEARD_RMS)
+
+
+class Peer:
+    """One call from the client side."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.mic = Microphone()
+        self.pc.addTrack(self.mic)
+        self.channel = self.pc.createDataChannel("oai-events")
+        self.opened = asyncio.Event()
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        self._new_event = asyncio.Event()
+        self.heard = Heard()
+        self.location: str | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.channel.on("open", self.opened.set)
+        self.channel.on("message", self._on_message)
+        self.pc.on("track", self._on_track)
+
+    def _on_message(self, message: str | bytes) -> None:
+        self.events.append((time.monotonic(), json.loads(message)))
+        self._new_event.set()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        async def record() -> None:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    return
+                samples = frame.to_ndarray().astype(np.float32) / 32768
+                self.heard.frames.append((time.monotonic(), float(np.sqrt(np.mean(samples**2)))))
+
+        self._tasks.append(asyncio.ensure_future(record()))
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def call(
+        self, url: str, token: str, *, session: dict[str, Any] | None = None, sdp: str | None = None
+    ) -> httpx.Response:
+        """POST the offer; on 201 apply the answer. Returns the HTTP response either way."""
+        sdp = sdp if sdp is not None else await self.offer()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+            if session is None:
+                headers["Content-Type"] = "application/sdp"
+                response = await client.post(url, content=sdp, headers=headers)
+            else:
+                files = {
+                    "sdp": (None, sdp, "application/sdp"),
+                    "session": (None, json.dumps(session), "application/json"),
+                }
+                response = await client.post(url, files=files, headers=headers)
+        if response.status_code == 201:
+            self.location = response.headers.get("location")
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+        return response
+
+    def send(self, event: dict[str, Any]) -> None:
+        self.channel.send(json.dumps(event))
+
+    async def wait_for(self, kind: str, timeout: float = 30.0, after: float = 0.0) -> dict[str, Any]:
+        """The first event of `kind` received at or after monotonic time `after`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for at, ev in self.events:
+                if at >= after and ev.get("type") == kind:
+                    return ev
+            left = deadline - time.monotonic()
+            if left <= 0:
+                seen = [e.get("type") for _, e in self.events][-30:]
+                raise TimeoutError(f"no {kind} within {timeout} s; last events: {seen}")
+            self._new_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_event.wait(), left)
+
+    def at(self, kind: str, after: float = 0.0) -> float | None:
+        return next((at for at, ev in self.events if at >= after and ev.get("type") == kind), None)
+
+    def types(self) -> list[str]:
+        return [ev.get("type", "") for _, ev in self.events]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pc.close()
+
+
+class Namespace:
+    """A network namespace with only loopback (plus 127.0.0.2) and a thread living inside it."""
+
+    def __init__(self) -> None:
+        self.name = f"vcrtc{os.getpid() % 100000}"
+        ip("netns", "add", self.name)
+        ip("link", "set", "lo", "up", netns=self.name)
+        ip("addr", "add", "127.0.0.2/8", "dev", "lo", netns=self.name)
+        self._thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(f"/var/run/netns/{self.name}",))
+
+    def run(self, fn: Callable[[], T]) -> T:
+        return self._thread.submit(fn).result()
+
+    def arun(self, coro_fn: Callable[[], Any]) -> Any:
+        """Run an async scenario on a fresh event loop inside the namespace (its sockets stay there)."""
+        return self.run(lambda: asyncio.run(coro_fn()))
+
+    def exec_prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.name]
+
+    def destroy(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
