@@ -99,6 +99,28 @@ def live_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         processes.stop_all()
 
 
+@pytest.fixture(scope="session")
+def review_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """An API and a worker that hold every reply for approval (`VOICECHAIN_REVIEW_AGENTS=*`), on their
+    own Redis database so the main stack's worker never takes their jobs."""
+    from pipelines.settings import QUEUES
+    from tests.services import worker_command
+
+    settings = stack.settings.model_copy(
+        update={"redis_url": stack.settings.redis_url.rsplit("/", 1)[0] + "/6"}
+    )
+    env = settings_env(settings) | {"VOICECHAIN_REVIEW_AGENTS": "*"}
+    processes = Processes(log_dir=tmp_path_factory.mktemp("review-logs"))
+    port = free_port()
+    processes.start("api", api_command(port), env)
+    processes.start("worker", worker_command(",".join(QUEUES), f"review{port}@test"), env)
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/readyz")
+        yield Stack(settings, processes, f"http://127.0.0.1:{port}")
+    finally:
+        processes.stop_all()
+
+
 def mint_secret(api_url: str, client: Callable[..., httpx.Response] = httpx.post) -> tuple[int, dict]:
     """What an app's backend does for its page: trade the API key for a single-use `ek_` secret."""
     response = client(
