@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,3 +55,17 @@ def script(directory: Path, **utterances: str) -> Script:
     path = directory / "mic.wav"
     soundfile.write(path, np.concatenate(parts), RATE, subtype="PCM_16")
     return Script(path, spans)
+
+
+def piper_question(speech: Any, directory: Path, text: str = "What is the capital of France?") -> Path:
+    """For the console, which takes the fake device as it is: one question in the piper voice, then 40 s
+    of silence, because Chromium loops the file and the next repetition would interrupt the reply (a turn
+    takes over 10 s on a loaded CI machine)."""
+    import soundfile
+    import soxr
+
+    samples, rate = soundfile.read(speech.wav(text, silence_s=0.5), dtype="float32")
+    padded = np.concatenate([soxr.resample(samples, rate, RATE), np.zeros(RATE * 40, dtype=np.float32)])
+    path = directory / "question.wav"
+    soundfile.write(path, padded, RATE, subtype="PCM_16")
+    return path

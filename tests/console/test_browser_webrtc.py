@@ -22,7 +22,7 @@ import pytest
 from tests.console import sdk_checks
 from tests.console.conftest import CHROMIUM, chromium_args, mint_secret, need_chromium
 from tests.console.loopback import API, CHROMIUM_LOOPBACK, LoopbackStack
-from tests.console.mic import Script, script
+from tests.console.mic import Script, piper_question, script
 
 pytestmark = [pytest.mark.integration, pytest.mark.models, pytest.mark.timeout(900)]
 CALLS = API + "/v1/realtime/calls"
@@ -118,10 +118,12 @@ def test_sdk_websocket_on_the_api_origin(session: Any, mic: Script) -> None:
 
 
 def test_console_talks_over_webrtc_by_default(
-    playwright: Any, loopback: LoopbackStack, tmp_path: Path, artifacts: Path
+    playwright: Any, loopback: LoopbackStack, speech, tmp_path: Path, artifacts: Path
 ) -> None:
-    question = script(tmp_path, capital=sdk_checks.QUESTIONS["capital"])
-    chromium = _launch(playwright, loopback, question.path)
+    """The console keeps Chromium's echo cancelling and noise suppression on (a real microphone needs
+    them), which espeak-ng's buzzy voice does not survive well; the piper voice asks here."""
+    question = piper_question(speech, tmp_path)
+    chromium = _launch(playwright, loopback, question)
     try:
         page = chromium.new_page(viewport={"width": 1100, "height": 800})
         page.goto(API + "/")

@@ -10,27 +10,14 @@ import pytest
 
 from tests.conftest import API_KEY, Stack
 from tests.console.conftest import CHROMIUM, LiveStack, chromium_args, need_chromium
+from tests.console.mic import piper_question
 
 pytestmark = [pytest.mark.integration, pytest.mark.models]
 
 
 @pytest.fixture(scope="module")
 def spoken_question(speech, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A question for the fake microphone: 48 kHz mono PCM16 (what Chromium's file capture reads best),
-    then 40 s of silence: Chromium loops the file, and the next repetition would interrupt the reply
-    (a turn takes over 10 s on a loaded CI machine)."""
-    import numpy as np
-    import soundfile
-    import soxr
-
-    samples, rate = soundfile.read(
-        speech.wav("What is the capital of France?", silence_s=0.5), dtype="float32"
-    )
-    resampled = soxr.resample(samples, rate, 48_000)
-    padded = np.concatenate([resampled, np.zeros(48_000 * 40, dtype=np.float32)])
-    path = tmp_path_factory.mktemp("mic") / "question.wav"
-    soundfile.write(path, padded, 48_000, subtype="PCM_16")
-    return path
+    return piper_question(speech, tmp_path_factory.mktemp("mic"))
 
 
 @pytest.fixture(scope="module")
