@@ -4,8 +4,9 @@ Credentials, decided here:
 - Jobs view: the user pastes an API key; the page keeps it in sessionStorage (that tab only) and sends it
   as a bearer token to `/v1/jobs`. Nothing is baked into the page.
 - Live view: the page holds no key at all. `POST /console/realtime-secret` mints a single-use client
-  secret (the realtime pool's `ek_...`, valid for `console_secret_ttl_s`) that the page hands to the pool
-  as a WebSocket subprotocol. Because this route needs no key, it is off unless the operator sets
+  secret (the realtime pool's `ek_...`, valid for `console_secret_ttl_s`) that the page sends as the
+  Bearer of its WebRTC offer (`POST /v1/realtime/calls`) or, on the WebSocket fallback, as a subprotocol.
+  Because this route needs no key, it is off unless the operator sets
   `VOICECHAIN_CONSOLE_LIVE_OPEN=true` (a trusted network, or behind an SSO proxy), and it refuses
   cross-origin requests so other sites cannot mint secrets through a visitor's browser.
 """
@@ -37,15 +38,25 @@ def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+def _serves(request: Request, path: str) -> bool:
+    return any(getattr(route, "path", None) == path for route in request.app.routes)
+
+
 def _realtime_url(request: Request, port: int) -> str:
+    """The API's own `/v1/realtime` when it relays to the pool (one origin for the browser), else the
+    pool's port on the host the page was loaded from."""
     scheme = "wss" if request.url.scheme == "https" else "ws"
+    if _serves(request, "/v1/realtime"):
+        return f"{scheme}://{request.url.netloc}/v1/realtime"
     return f"{scheme}://{request.url.hostname}:{port}/v1/realtime"
 
 
 @router.get("/console/config", include_in_schema=False)
 def console_config(request: Request, settings: SettingsDep) -> dict[str, object]:
-    """Where the realtime pool listens, and whether the live view may mint secrets without a key."""
+    """Where the live view connects (WebRTC calls on this origin; the WebSocket fallback's URL), and
+    whether it may mint secrets without a key."""
     return {
+        "calls_url": "/v1/realtime/calls",
         "realtime_url": settings.console_realtime_url or _realtime_url(request, settings.realtime_port),
         "live_open": settings.console_live_open,
         "model": "voicechain",

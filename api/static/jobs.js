@@ -1,8 +1,12 @@
-// Jobs view: list recent jobs with a bar per stage, the policy verdict and the spoken answer; upload a file.
+// Jobs view: recent jobs with a bar per stage, the policy verdict and the spoken answer; upload a file.
+// Each unfinished job is followed on its own event stream (GET /v1/jobs/{id}/events), and its card is
+// redrawn as stages start and finish. A job held for review shows its proposed reply, editable, with
+// Approve and Reject (POST /v1/jobs/{id}/approve with optional `text`, /reject with optional `reason`).
 // The API key is typed by the user and kept in sessionStorage (this tab only), never in the page source.
+import { follow } from "./sse.js";
 
 const KEY = "voicechain.apiKey";
-const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+const FINAL = new Set(["succeeded", "failed", "cancelled", "rejected"]);
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -19,7 +23,8 @@ export class JobsView {
     this.list = doc.getElementById("jobs-list");
     this.status = doc.getElementById("jobs-status");
     this.audioUrls = new Map(); // job id -> object URL, fetched once
-    this.timer = null;
+    this.streams = new Map(); // job id -> AbortController of its event stream
+    this.turns = new Map(); // conversation id -> jobs of it seen in the list
     doc.getElementById("api-key").value = sessionStorage.getItem(KEY) || "";
     doc.getElementById("key-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -27,7 +32,6 @@ export class JobsView {
       this.refresh();
     });
     doc.getElementById("upload-form").addEventListener("submit", (event) => { event.preventDefault(); this.upload(); });
-    doc.getElementById("jobs-refresh").addEventListener("click", () => this.refresh());
   }
 
   get key() { return sessionStorage.getItem(KEY) || ""; }
@@ -56,33 +60,97 @@ export class JobsView {
       state.textContent = `submitted ${job.id}`;
       state.dataset.jobId = job.id;
       await this.refresh();
+      this.watch(job.id);
     } catch (error) {
       state.textContent = `refused: ${error.message}`;
     }
   }
 
   async refresh() {
-    clearTimeout(this.timer);
     if (!this.key) { this.status.textContent = "paste an API key to see jobs"; return; }
     try {
       const { data } = await (await this.api("/v1/jobs?limit=20")).json();
       this.render(data);
-      this.status.textContent = `${data.length} recent jobs, updated ${new Date().toLocaleTimeString()}`;
-      if (data.some((job) => !FINAL.has(job.status))) this.timer = setTimeout(() => this.refresh(), 1000);
+      for (const job of data) if (!FINAL.has(job.status)) this.watch(job.id);
+      this.status.textContent = `${data.length} recent jobs; unfinished ones update live`;
     } catch (error) {
       this.status.textContent = `cannot list jobs: ${error.message}`;
     }
   }
 
-  render(jobs) {
-    const byConversation = new Map();
-    for (const job of jobs) {
-      if (!byConversation.has(job.conversation_id)) byConversation.set(job.conversation_id, []);
-      byConversation.get(job.conversation_id).push(job);
+  /** Follow one job's event stream and redraw its card on every event, until the job ends. */
+  watch(jobId) {
+    if (this.streams.has(jobId)) return;
+    const controller = new AbortController();
+    this.streams.set(jobId, controller);
+    const redraw = () => this.update(jobId);
+    follow(`/v1/jobs/${jobId}/events`, this.key, (frame) => {
+      const card = this.cardOf(jobId);
+      if (card) card.dataset.lastEvent = frame.event;
+      redraw();
+    }, controller.signal)
+      .catch((error) => { if (!controller.signal.aborted) this.status.textContent = `live updates stopped: ${error.message}`; })
+      .finally(() => { this.streams.delete(jobId); redraw(); });
+  }
+
+  cardOf(jobId) { return this.list.querySelector(`article.job[data-job-id='${jobId}']`); }
+
+  async update(jobId) {
+    try {
+      const job = await (await this.api(`/v1/jobs/${jobId}`)).json();
+      const old = this.cardOf(jobId);
+      const fresh = this.card(job, (this.turns.get(job.conversation_id) || [job]).length);
+      if (old) {
+        const edited = old.querySelector(".review textarea");
+        const replacement = fresh.querySelector(".review textarea");
+        if (edited && replacement) replacement.value = edited.value; // keep what the reviewer typed
+        if (old.dataset.lastEvent) fresh.dataset.lastEvent = old.dataset.lastEvent;
+        old.replaceWith(fresh);
+      } else {
+        this.list.prepend(fresh);
+      }
+    } catch (error) {
+      this.status.textContent = `cannot read job ${jobId}: ${error.message}`;
     }
-    const cards = [];
-    for (const job of jobs) cards.push(this.card(job, byConversation.get(job.conversation_id).length));
-    this.list.replaceChildren(...cards);
+  }
+
+  render(jobs) {
+    this.turns = new Map();
+    for (const job of jobs) {
+      if (!this.turns.has(job.conversation_id)) this.turns.set(job.conversation_id, []);
+      this.turns.get(job.conversation_id).push(job);
+    }
+    this.list.replaceChildren(...jobs.map((job) => this.card(job, this.turns.get(job.conversation_id).length)));
+  }
+
+  review(job) {
+    const text = el("textarea", { rows: "3", "aria-label": "proposed reply" });
+    text.value = job.reply_text || "";
+    const reason = el("input", { type: "text", placeholder: "reason (optional)", class: "reason" });
+    const state = el("span", { class: "status" });
+    const approve = el("button", { type: "button", class: "approve" }, "Approve");
+    const reject = el("button", { type: "button", class: "reject" }, "Reject");
+    text.addEventListener("input", () => { approve.textContent = text.value.trim() === (job.reply_text || "").trim() ? "Approve" : "Approve edited"; });
+    const act = async (path, body) => {
+      approve.disabled = reject.disabled = true;
+      state.textContent = "sending…";
+      try {
+        await this.api(`/v1/jobs/${job.id}/${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+        state.textContent = path === "approve" ? "approved" : "rejected";
+        this.watch(job.id);
+      } catch (error) {
+        state.textContent = `refused: ${error.message}`;
+        approve.disabled = reject.disabled = false;
+      }
+    };
+    approve.addEventListener("click", () => {
+      const edited = text.value.trim();
+      act("approve", edited && edited !== (job.reply_text || "").trim() ? { text: edited } : {});
+    });
+    reject.addEventListener("click", () => act("reject", reason.value.trim() ? { reason: reason.value.trim() } : {}));
+    return el("div", { class: "review" },
+      el("b", {}, "awaiting approval: edit the reply if needed"), text,
+      el("div", { class: "row" }, approve, reason, reject, state));
   }
 
   card(job, turnsInConversation) {
@@ -98,6 +166,7 @@ export class JobsView {
       el("div", { class: "text" }, el("b", {}, "reply: "), job.spoken_text || job.reply_text || "…"),
       job.policy.reasons.length ? el("div", { class: "hint" }, job.policy.reasons.join("; ")) : null,
       this.timeline(job),
+      job.status === "awaiting_approval" ? this.review(job) : null,
       job.error ? el("div", { class: "text", style: "color:#a22" }, job.error) : null);
     if (job.audio_url) card.append(this.player(job));
     return card;

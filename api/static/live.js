@@ -1,203 +1,251 @@
-// Live talk: microphone -> PCM16 24 kHz -> the realtime pool (OpenAI Realtime GA events over WebSocket),
-// reply audio -> Web Audio. Barge-in: when the server hears speech while a reply plays, playback stops
-// and the item is truncated to what was actually heard (conversation.item.truncate).
+// Live talk: a voice playground. Connects over WebRTC by default and falls back to a WebSocket when the
+// API offers no WebRTC calls (or the peer connection cannot be made); shows a live transcript of both
+// sides, tool calls and handoffs as they happen, and the voice-to-voice latency of every turn.
 //
 // Credentials: the page never holds an API key for this view. It asks the API for a short-lived,
-// single-use client secret (POST /console/realtime-secret) and passes it to the pool as a WebSocket
-// subprotocol, as OpenAI's browser convention does: ["realtime", "openai-insecure-api-key.<ek_...>"].
+// single-use client secret (POST /console/realtime-secret) for each connection attempt.
+//
+// Voice-to-voice latency of a turn: from the server's end-of-speech event (input_audio_buffer.speech_stopped)
+// to the moment the reply starts to sound here: over WebRTC when the server starts the outgoing track
+// (output_audio_buffer.started), over a WebSocket when the first reply chunk is scheduled to play.
+import { WebRtcLink, WebSocketLink } from "./links.js";
 
-const RATE = 24000;
-
-function toBase64(bytes) {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
-
-function floatToPcm16(samples) {
-  const out = new Int16Array(samples.length);
-  for (let i = 0; i < samples.length; i++) out[i] = Math.max(-32768, Math.min(32767, Math.round(samples[i] * 32768)));
-  return new Uint8Array(out.buffer);
-}
-
-function pcm16ToFloat(base64) {
-  const binary = atob(base64);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  const ints = new Int16Array(bytes.buffer, 0, bytes.length >> 1);
-  const out = new Float32Array(ints.length);
-  for (let i = 0; i < ints.length; i++) out[i] = ints[i] / 32768;
-  return out;
-}
+const TRANSPORT_KEY = "voicechain.transport";
 
 export class LiveTalk {
   constructor(doc) {
     this.doc = doc;
-    this.log = doc.getElementById("live-transcript");
-    this.statusEl = doc.getElementById("live-status");
-    this.stats = { replyAudioMs: 0, userTranscripts: [], assistantTranscripts: [], toolCalls: [], latenciesMs: [], errors: [] };
-    this.lines = new Map(); // item id -> <li> of the assistant's transcript
-    this.sources = [];
-    doc.getElementById("live-start").addEventListener("click", () => this.start().catch((e) => this.fail(e)));
-    doc.getElementById("live-stop").addEventListener("click", () => this.stop());
+    this.$ = (id) => doc.getElementById(id);
+    this.log = this.$("live-transcript");
+    this.stats = {
+      transport: null, replyAudioMs: 0, userTranscripts: [], assistantTranscripts: [], toolCalls: [],
+      handoffs: [], latenciesMs: [], interruptions: 0, errors: [], fallback: null,
+    };
+    this.lines = new Map(); // item id -> transcript <li>
+    this.calls = new Map(); // call_id -> tool <li>
+    const choice = new URLSearchParams(location.hash.split("?")[1] || "").get("transport");
+    this.$("live-transport").value = choice || sessionStorage.getItem(TRANSPORT_KEY) || "auto";
+    this.$("live-transport").addEventListener("change", (e) => sessionStorage.setItem(TRANSPORT_KEY, e.target.value));
+    this.$("live-start").addEventListener("click", () => this.start().catch((e) => this.fail(e)));
+    this.$("live-stop").addEventListener("click", () => this.stop());
   }
 
-  status(text) { this.statusEl.textContent = text; this.statusEl.dataset.state = text; }
+  status(text) { const el = this.$("live-status"); el.textContent = text; el.dataset.state = text; }
 
   fail(error) {
-    this.stats.errors.push(String(error.message || error));
-    this.line("error", String(error.message || error));
+    const message = String(error.message || error);
+    this.stats.errors.push(message);
+    this.line("error", message);
     this.status("error");
-    this.stop();
+    this.stop(false);
   }
 
   line(kind, text, id) {
     const li = this.doc.createElement("li");
     li.className = kind;
-    li.textContent = text;
     if (id) li.dataset.itemId = id;
+    const who = this.doc.createElement("span");
+    who.className = "who";
+    who.textContent = { user: "you", assistant: "agent", tool: "tool", handoff: "handoff", note: "", error: "error" }[kind] ?? kind;
+    const body = this.doc.createElement("span");
+    body.className = "body";
+    body.textContent = text;
+    li.append(who, body);
     this.log.append(li);
     li.scrollIntoView({ block: "nearest" });
     return li;
   }
 
-  async start() {
-    this.status("connecting");
-    this.doc.getElementById("live-start").disabled = true;
-    this.doc.getElementById("live-stop").disabled = false;
-    const config = await (await fetch("/console/config")).json();
+  async secret() {
     const response = await fetch("/console/realtime-secret", { method: "POST" });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
-    const secret = body.value;
-
-    this.context = new AudioContext({ sampleRate: RATE });
-    await this.context.audioWorklet.addModule("/console/static/pcm-worklet.js");
-    this.stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
-    const source = this.context.createMediaStreamSource(this.stream);
-    this.capture = new AudioWorkletNode(this.context, "pcm-capture");
-    source.connect(this.capture);
-    this.playhead = this.context.currentTime;
-
-    const url = `${config.realtime_url}?model=${encodeURIComponent(config.model || "voicechain")}`;
-    this.ws = new WebSocket(url, ["realtime", `openai-insecure-api-key.${secret}`]);
-    this.ws.onopen = () => {
-      this.send({ type: "session.update", session: {
-        type: "realtime", output_modalities: ["audio"],
-        audio: {
-          input: { format: { type: "audio/pcm", rate: RATE }, turn_detection: { type: "server_vad" },
-                   transcription: { model: "whisper-1" } },
-          output: { format: { type: "audio/pcm", rate: RATE } },
-        },
-      } });
-      this.capture.port.onmessage = (event) => {
-        if (this.ws && this.ws.readyState === WebSocket.OPEN) {
-          this.send({ type: "input_audio_buffer.append", audio: toBase64(floatToPcm16(event.data)) });
-        }
-      };
-      this.status("listening");
-    };
-    this.ws.onmessage = (event) => this.onEvent(JSON.parse(event.data));
-    this.ws.onclose = (event) => { if (this.ws) this.status(`closed (${event.code})`); this.cleanup(); };
-    this.ws.onerror = () => this.stats.errors.push("websocket error");
+    return body.value;
   }
 
-  send(event) { this.ws.send(JSON.stringify(event)); }
+  async start() {
+    this.status("connecting");
+    this.$("live-start").disabled = true;
+    this.$("live-stop").disabled = false;
+    const config = await (await fetch("/console/config")).json();
+    const firstSecret = await this.secret(); // fails fast when the live view is closed
+    this.microphone = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+    const wanted = this.$("live-transport").value;
+    const onEvent = (event) => this.onEvent(event);
+    if (wanted !== "websocket") {
+      const link = new WebRtcLink({ callsUrl: new URL(config.calls_url, location.href).href, onEvent, audio: this.$("live-audio") });
+      try {
+        await this.open(link, firstSecret, config);
+        return;
+      } catch (error) {
+        link.close();
+        if (wanted === "webrtc") throw error;
+        this.stats.fallback = String(error.message || error);
+        this.line("note", `WebRTC unavailable (${this.stats.fallback}); using a WebSocket`);
+      }
+    }
+    const url = `${config.realtime_url}?model=${encodeURIComponent(config.model)}`;
+    const link = new WebSocketLink({ url, onEvent, onPlayed: (ms) => this.heard(ms) });
+    await this.open(link, wanted === "websocket" ? firstSecret : await this.secret(), config);
+  }
+
+  async open(link, secret, config) {
+    this.link = link;
+    link.onClose = (why) => { if (this.link === link) { this.status(why); this.stop(false); } };
+    await link.connect(secret, this.microphone);
+    this.stats.transport = link.name;
+    this.$("live-via").textContent = link.name === "webrtc" ? "WebRTC" : "WebSocket";
+    this.$("live-via").dataset.transport = link.name;
+    const audio = { input: { turn_detection: { type: "server_vad" }, transcription: { model: "whisper-1" } } };
+    if (link.sessionAudio) {
+      const formats = link.sessionAudio();
+      audio.input.format = formats.input.format;
+      audio.output = formats.output;
+    }
+    link.send({ type: "session.update", session: { type: "realtime", output_modalities: ["audio"], audio } });
+    this.status("listening");
+  }
+
+  heard(ms) {
+    this.stats.replyAudioMs += ms;
+    this.$("live-heard").textContent = String(this.stats.replyAudioMs);
+  }
 
   onEvent(event) {
-    switch (event.type) {
-      case "input_audio_buffer.speech_started":
-        this.status("hearing you");
-        this.bargeIn();
-        break;
-      case "input_audio_buffer.speech_stopped":
-        this.turnStarted = performance.now();
-        this.firstAudio = null;
-        this.status("thinking");
-        break;
-      case "conversation.item.input_audio_transcription.completed":
-        this.stats.userTranscripts.push(event.transcript);
-        this.line("user", `you: ${event.transcript}`, event.item_id);
-        break;
-      case "response.output_audio.delta":
-        if (this.turnStarted && this.firstAudio == null) {
-          this.firstAudio = performance.now() - this.turnStarted;
-          this.stats.latenciesMs.push(Math.round(this.firstAudio));
-          this.doc.getElementById("live-latency").textContent = `${Math.round(this.firstAudio)} ms to first audio`;
-        }
-        this.play(event.item_id, pcm16ToFloat(event.delta));
-        this.status("speaking");
-        break;
-      case "response.output_audio_transcript.delta": {
-        let li = this.lines.get(event.item_id);
-        if (!li) { li = this.line("assistant", "agent: ", event.item_id); this.lines.set(event.item_id, li); }
-        li.textContent += event.delta;
-        break;
-      }
-      case "response.output_audio_transcript.done":
-        this.stats.assistantTranscripts.push(event.transcript);
-        break;
-      case "response.function_call_arguments.done":
-        this.stats.toolCalls.push({ name: event.name, arguments: event.arguments });
-        this.line("tool", `tool ${event.name}(${event.arguments})`, event.item_id);
-        break;
-      case "response.done": {
-        const usage = event.response && event.response.usage;
-        if (event.response && event.response.status !== "completed") this.line("tool", `response ${event.response.status}`);
-        if (usage) this.doc.getElementById("live-latency").title = `tokens: ${usage.total_tokens}`;
-        this.status("listening");
-        break;
-      }
-      case "error":
-        this.stats.errors.push(event.error.message);
-        this.line("error", `error: ${event.error.message}`);
-        break;
-      default:
-        break;
+    const handler = this.handlers[event.type];
+    if (handler) handler.call(this, event);
+  }
+
+  turnLatency(at) {
+    if (this.turnEnded == null || this.turnMeasured) return;
+    this.turnMeasured = true;
+    const ms = Math.max(0, Math.round(at - this.turnEnded));
+    this.stats.latenciesMs.push(ms);
+    this.$("live-latency").textContent = `${ms} ms`;
+    const li = this.doc.createElement("li");
+    li.textContent = `${ms} ms`;
+    this.$("live-turns").append(li);
+  }
+
+  toolCall(item) {
+    const handoff = item.name.startsWith("transfer_to_");
+    const li = this.line(handoff ? "handoff" : "tool", handoff ? `${item.name.slice(12)} …` : `${item.name}(${item.arguments}) …`, item.id);
+    li.dataset.name = item.name;
+    this.calls.set(item.call_id, { li, item, handoff });
+    this.stats.toolCalls.push({ name: item.name, arguments: item.arguments });
+  }
+
+  toolOutput(item) {
+    const call = this.calls.get(item.call_id);
+    if (!call) return; // the output of a call made elsewhere (a side-band controller, say)
+    const body = call.li.querySelector(".body");
+    if (call.handoff) {
+      let to = call.item.name.slice(12);
+      try { to = JSON.parse(item.output).assistant || to; } catch { /* plain text */ }
+      body.textContent = `handed off to ${to}`;
+      this.stats.handoffs.push(to);
+      this.$("live-agent").textContent = to;
+    } else {
+      body.textContent = `${call.item.name}(${call.item.arguments}) → ${item.output}`;
     }
+    call.li.classList.add("done");
   }
 
-  play(itemId, samples) {
-    const buffer = this.context.createBuffer(1, samples.length, RATE);
-    buffer.copyToChannel(samples, 0);
-    const node = this.context.createBufferSource();
-    node.buffer = buffer;
-    node.connect(this.context.destination);
-    const at = Math.max(this.context.currentTime, this.playhead);
-    node.start(at);
-    this.playhead = at + buffer.duration;
-    const entry = { node, itemId, start: at, duration: buffer.duration };
-    this.sources.push(entry);
-    node.onended = () => {
-      this.stats.replyAudioMs += Math.round(entry.duration * 1000);
-      this.doc.getElementById("live-heard").textContent = String(this.stats.replyAudioMs);
-      this.sources = this.sources.filter((s) => s !== entry);
-    };
-    this.current = itemId;
-    this.itemStart = this.itemStart && this.currentItem === itemId ? this.itemStart : at;
-    this.currentItem = itemId;
+  assistantLine(itemId) {
+    let li = this.lines.get(itemId);
+    if (!li) { li = this.line("assistant", "", itemId); this.lines.set(itemId, li); }
+    return li;
   }
 
-  bargeIn() {
-    if (!this.sources.length) return;
-    const now = this.context.currentTime;
-    const heardMs = Math.max(0, Math.round((now - this.itemStart) * 1000));
-    for (const { node } of this.sources) { node.onended = null; try { node.stop(); } catch { /* already over */ } }
-    this.sources = [];
-    this.playhead = now;
-    this.send({ type: "conversation.item.truncate", item_id: this.currentItem, content_index: 0, audio_end_ms: heardMs });
-    this.line("tool", `interrupted after ${heardMs} ms`);
-  }
-
-  stop() {
-    if (this.ws) { const ws = this.ws; this.ws = null; ws.close(); this.status("stopped"); }
-    this.cleanup();
-  }
-
-  cleanup() {
-    if (this.stream) for (const track of this.stream.getTracks()) track.stop();
-    this.stream = null;
-    this.doc.getElementById("live-start").disabled = false;
-    this.doc.getElementById("live-stop").disabled = true;
+  stop(announce = true) {
+    if (this.link) { const link = this.link; this.link = null; link.close(); if (announce) this.status("stopped"); }
+    if (this.microphone) for (const track of this.microphone.getTracks()) track.stop();
+    this.microphone = null;
+    this.$("live-start").disabled = false;
+    this.$("live-stop").disabled = true;
   }
 }
+
+LiveTalk.prototype.handlers = {
+  "session.updated"(event) {
+    const instructions = event.session && event.session.instructions;
+    if (instructions) this.$("live-agent").title = instructions;
+  },
+  "input_audio_buffer.speech_started"(event) {
+    this.status("hearing you");
+    let li = this.lines.get(event.item_id);
+    if (!li) { li = this.line("user", "…", event.item_id); li.classList.add("pending"); this.lines.set(event.item_id, li); }
+  },
+  "input_audio_buffer.speech_stopped"() {
+    this.turnEnded = performance.now();
+    this.turnMeasured = false;
+    this.status("thinking");
+  },
+  "conversation.item.input_audio_transcription.delta"(event) {
+    const li = this.lines.get(event.item_id) || this.line("user", "", event.item_id);
+    this.lines.set(event.item_id, li);
+    const body = li.querySelector(".body");
+    body.textContent = (li.classList.contains("pending") ? "" : body.textContent) + event.delta;
+    li.classList.remove("pending");
+  },
+  "conversation.item.input_audio_transcription.completed"(event) {
+    const li = this.lines.get(event.item_id) || this.line("user", "", event.item_id);
+    this.lines.set(event.item_id, li);
+    li.querySelector(".body").textContent = event.transcript;
+    li.classList.remove("pending");
+    this.stats.userTranscripts.push(event.transcript);
+  },
+  "response.output_audio.delta"(event) {
+    this.turnLatency(event.playAt ?? performance.now());
+    this.status("speaking");
+  },
+  "output_audio_buffer.started"(event) {
+    this.replyStarted = performance.now();
+    this.turnLatency(this.replyStarted);
+    this.status("speaking");
+  },
+  "output_audio_buffer.stopped"() {
+    if (this.replyStarted != null) this.heard(Math.round(performance.now() - this.replyStarted));
+    this.replyStarted = null;
+    this.status("listening");
+  },
+  "output_audio_buffer.cleared"(event) {
+    if (this.replyStarted != null) this.heard(Math.round(performance.now() - this.replyStarted));
+    this.replyStarted = null;
+    this.handlers["console.interrupted"].call(this, event);
+  },
+  "console.interrupted"(event) {
+    this.stats.interruptions += 1;
+    const li = this.lines.get(event.item_id);
+    if (li) li.classList.add("interrupted");
+    else this.line("note", "reply interrupted");
+  },
+  "response.output_audio_transcript.delta"(event) {
+    const body = this.assistantLine(event.item_id).querySelector(".body");
+    body.textContent += event.delta;
+  },
+  "response.output_audio_transcript.done"(event) {
+    this.stats.assistantTranscripts.push(event.transcript);
+  },
+  "conversation.item.truncated"(event) {
+    const li = this.lines.get(event.item_id);
+    if (li) li.title = `heard ${event.audio_end_ms} ms before the interruption`;
+  },
+  "response.output_item.done"(event) {
+    if (event.item && event.item.type === "function_call") this.toolCall(event.item);
+  },
+  "conversation.item.added"(event) {
+    if (event.item && event.item.type === "function_call_output") this.toolOutput(event.item);
+  },
+  "response.done"(event) {
+    const response = event.response || {};
+    if (response.status === "failed") this.line("error", `response failed: ${JSON.stringify(response.status_details)}`);
+    if (!this.replyStarted) this.status("listening");
+  },
+  error(event) {
+    this.stats.errors.push(event.error.message);
+    this.line("error", event.error.message);
+  },
+};
