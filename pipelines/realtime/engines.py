@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,10 +21,13 @@ from pipelines.providers.base import (
     SpeechToText,
     TextToSpeech,
 )
+from pipelines.realtime.semantic import EndOfTurnModel
 from pipelines.realtime.turns import VoiceActivity
 
 if TYPE_CHECKING:
     from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class FairLock:
@@ -73,6 +77,9 @@ class Engines:
     #: `compute`, then the model's own lock; STT and TTS take `compute` alone and still slot in between
     #: tokens.
     generating: threading.Lock = field(default_factory=threading.Lock)
+    #: semantic_vad's end-of-turn model (Smart Turn); None: pauses are judged on the words alone. It runs
+    #: outside `compute`: one thread for ~65 ms, beside the STT of the same pause on the other core.
+    turn_model: EndOfTurnModel | None = None
 
     def transcribe(self, audio: np.ndarray) -> str:
         with self.compute:
@@ -103,6 +110,7 @@ def load_engines(settings: Settings) -> Engines:
     """The configured providers (local models by default), loaded and warmed once per process."""
     from pipelines.providers.factory import build_chat_model, build_stt, build_tts
     from pipelines.providers.local_vad import SileroVAD
+    from pipelines.providers.smart_turn import SmartTurn, TurnModelMissing
 
     engines = Engines(
         stt=build_stt(settings, short_window_s=settings.realtime_stt_window_s),
@@ -114,10 +122,16 @@ def load_engines(settings: Settings) -> Engines:
         seed=settings.llm_seed,
         stt_language=settings.stt_language,
     )
+    try:
+        engines.turn_model = SmartTurn()
+    except TurnModelMissing as exc:  # semantic_vad still works, judging pauses on the words alone
+        log.warning("%s; semantic_vad judges pauses without it", exc)
     # Warm-up: the first call of each model pays lazy initialisation; pay it before the first user does.
     engines.stt.transcribe(np.zeros(16_000, dtype=np.float32), language=engines.stt_language)
     engines.tts.synthesize("Hello.")
     SileroVAD().probability(np.zeros(512, dtype=np.float32))
+    if engines.turn_model is not None:
+        engines.turn_model.probability(np.zeros(16_000, dtype=np.float32))
     return engines
 
 

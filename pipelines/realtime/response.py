@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,7 @@ class Response:
         lead_ms: float = 1000.0,
         plan: Plan | None = None,
         guard: Guard | None = None,
+        persist: Callable[[Outcome], Awaitable[None]] | None = None,
     ) -> None:
         self.id = new_id("resp")
         self.engines, self.config, self.conversation = engines, config, conversation
@@ -80,6 +82,7 @@ class Response:
         self.lead_ms = lead_ms
         self.plan = plan  # decided by the session's agent (server tools): call tools or say a sentence
         self.guard = guard  # the agent's guardrails, on the user's words and on each sentence before speech
+        self.persist = persist  # stores the outcome; awaited before `response.done` goes out
         self.stop = threading.Event()
         self.playback = Playback()
         self.spoken: list[Spoken] = []
@@ -232,6 +235,9 @@ class Response:
         if details is None and status != "completed":
             details = {"type": status, "reason": reason}
         self.outcome.status, self.outcome.reason = status, reason
+        if self.persist is not None:  # durable first: a client that saw `response.done` finds it stored
+            persist, outcome = self.persist, self.outcome
+            await self.gate.call(lambda: persist(outcome))
         await self.gate.send(event("response.done", response=self._response_obj(status, details)))
         return self.outcome
 
