@@ -72,6 +72,7 @@ class RealtimeSession:
         self.conversation = Conversation()
         self.buffer = AudioBuffer(self.limits.max_buffer_ms)
         self.decoder = InputDecoder(self.config.input_format)
+        self.slot = engines.take_slot()  # this session's LLM context, for its prefills and replies
         self.speculator = Speculator(self._stt, self._speculative_reply)
         self.turns = self._make_turns()
         self.response: Response | None = None
@@ -106,6 +107,7 @@ class RealtimeSession:
                 task.cancel()
         await self._writer.close()
         await asyncio.to_thread(self.sink.close)
+        self.engines.release_slot(self.slot)
 
     @property
     def busy(self) -> bool:
@@ -372,7 +374,7 @@ class RealtimeSession:
 
         async def run() -> None:
             try:
-                await asyncio.to_thread(self.engines.prefill, messages)
+                await asyncio.to_thread(self.engines.prefill, messages, self.slot)
             except Exception:  # only a head start lost; the reply evaluates the prompt anyway
                 log.exception("prefill failed")
 
@@ -405,6 +407,7 @@ class RealtimeSession:
             plan=plan,
             guard=agent.guardrails if agent else None,
             persist=self._store_outcome,
+            slot=self.slot,
         )
 
     def _start_response(

@@ -111,3 +111,49 @@ def test_a_reply_is_stored_before_its_response_done_goes_out() -> None:
         await h.session.close()
 
     run(main())
+
+
+def test_sessions_get_their_own_llm_context_and_reply_side_by_side() -> None:
+    """With two contexts, two sessions' replies generate at once (interleaved per token), each on its own
+    context, so neither waits for the other's last sentence; a third session shares the least used."""
+    from pipelines.realtime.engines import Engines
+    from tests.pipelines.realtime.fakes import FixedSTT, LoudnessVAD, ScriptedChat, ToneTTS
+
+    async def main() -> None:
+        reply = "One two three. Four five six. Seven eight nine."
+        chats = [ScriptedChat(reply=reply, token_delay_s=0.02) for _ in range(2)]
+        engines = Engines(
+            stt=FixedSTT(), chat=chats[0], tts=ToneTTS(), make_vad=LoudnessVAD, extra_chats=[chats[1]]
+        )
+        sessions = [Harness(engines) for _ in range(3)]
+        assert [h.session.slot.chat for h in sessions] == [chats[0], chats[1], chats[0]]
+        for h in sessions[:2]:
+            await h.session.start()
+        await asyncio.gather(*(h.audio(tone_pcm24(0.6) + silence_pcm24(0.8)) for h in sessions[:2]))
+        await asyncio.gather(*(h.wait_for("response.done") for h in sessions[:2]))
+        assert all(len(c.seen) == 1 for c in chats)
+        for h in sessions:
+            await h.session.close()
+        assert [s.sessions for s in engines.slots] == [0, 0]
+
+    run(main())
+
+
+def test_urgent_work_goes_before_plain_waiters() -> None:
+    from pipelines.realtime.engines import FairLock
+
+    lock, order = FairLock(), []
+    lock.__enter__()  # held: the others queue up
+
+    def take(name: str, urgent: bool) -> None:
+        with lock.hold(urgent):
+            order.append(name)
+
+    threads = [threading.Thread(target=take, args=(n, n.startswith("u"))) for n in ("p1", "p2", "u1")]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    lock.__exit__()
+    for t in threads:
+        t.join(5)
+    assert order == ["u1", "p1", "p2"]
