@@ -21,7 +21,6 @@ from pipelines.realtime.config import (
     DEFAULT_INSTRUCTIONS,
     SessionConfig,
     apply_update,
-    with_response_overrides,
 )
 from pipelines.realtime.conversation import Conversation, item_text
 from pipelines.realtime.engines import Engines
@@ -30,6 +29,7 @@ from pipelines.realtime.input_buffer import AudioBuffer
 from pipelines.realtime.persistence import ConversationSink, MemorySink, Record, RecordWriter, record_of
 from pipelines.realtime.protocol import ProtocolError, error_event, event, new_id, parse_client_event
 from pipelines.realtime.response import Outcome, Response
+from pipelines.realtime.responses import Responses
 from pipelines.realtime.speculation import Speculation, Speculator
 from pipelines.realtime.tools import AgentRunner, NoTools, ToolRunner, server_tool_names
 from pipelines.realtime.turn_taking import TurnTaking
@@ -75,13 +75,19 @@ class RealtimeSession:
         self.slot = engines.take_slot()  # this session's LLM context, for its prefills and replies
         self.speculator = Speculator(self._stt, self._speculative_reply)
         self.turns = self._make_turns()
-        self.response: Response | None = None
-        self._respond_task: asyncio.Task[None] | None = None
+        self.responses = Responses(
+            send=self._send,
+            build=self._new_response,
+            config=lambda: self.config,
+            history=lambda c: self.conversation.to_messages(c.instructions, self.limits.max_history_items),
+            last_user_text=lambda: _last_user_text(self.conversation),
+            pending=lambda: self._transcribing,
+            after=self._after_response,
+        )
         self._transcribing: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._speech_item_id: str | None = None
         self._idle_timer: asyncio.Task[None] | None = None
-        self._interrupt_reason = "client_cancelled"
         self.conversation_id: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -112,7 +118,12 @@ class RealtimeSession:
     @property
     def busy(self) -> bool:
         """A response is running or about to (waiting on the transcription it answers)."""
-        return self._respond_task is not None and not self._respond_task.done()
+        return self.responses.busy
+
+    @property
+    def response(self) -> Response | None:
+        """The response being spoken now, if any."""
+        return self.responses.current
 
     async def _send(self, data: dict[str, Any]) -> None:
         await self._emit(data)
@@ -414,57 +425,10 @@ class RealtimeSession:
         self, *, overrides: Any = None, spec: Speculation | None = None, skip_if_silent: bool = False
     ) -> None:
         self._cancel_idle_timer()
-        self._respond_task = asyncio.ensure_future(self._respond(overrides, spec, skip_if_silent))
-
-    async def _respond(self, overrides: Any, spec: Speculation | None, skip_if_silent: bool) -> None:
-        try:
-            if self._transcribing:  # answer the user's words, so wait until they are known
-                await asyncio.wait(list(self._transcribing))
-        except asyncio.CancelledError:
-            if spec is not None:
-                await spec.cancel()
-            if not skip_if_silent:  # the client asked for this response: tell it how it ended
-                unstarted = self._new_response(self.config, [], Gate(self._send))
-                await unstarted.cancel_unstarted(self._interrupt_reason)
-            raise
-        last = _last_user_text(self.conversation)
-        if skip_if_silent and not last:
-            if spec is not None:
-                await spec.cancel()
-            return  # noise, not words: answering it would make the assistant talk to itself
-        if spec is not None and spec.response is not None and spec.transcript == last:
-            response = spec.response
-            self.response = response
-            await response.adopt()
-        else:
-            if spec is not None:
-                await spec.cancel()
-            config = with_response_overrides(self.config, overrides)
-            messages = self.conversation.to_messages(config.instructions, self.limits.max_history_items)
-            response = self._new_response(config, messages, Gate(self._send))
-            self.response = response
-            response.start()
-        try:
-            outcome = await response.wait()
-        except asyncio.CancelledError:
-            outcome = await response.cancel("client_cancelled")
-        finally:
-            if self.response is response:
-                self.response = None
-        await self._after_response(outcome, response)
+        self.responses.start(overrides=overrides, spec=spec, skip_if_silent=skip_if_silent)
 
     async def _interrupt(self, reason: str) -> None:
-        """Cancel the response now (barge-in, `response.cancel`), keeping in history only what was heard."""
-        self._interrupt_reason = reason
-        task = self._respond_task
-        if task is not None and not task.done():
-            await asyncio.sleep(0)  # a respond task created just now must reach its first await
-        response = self.response
-        if response is not None:
-            await response.cancel(reason)
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self.responses.interrupt(reason)
 
     async def _store_outcome(self, outcome: Outcome) -> None:
         """What a response said and called, written before its `response.done` goes out (durable)."""
