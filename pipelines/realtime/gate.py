@@ -13,6 +13,13 @@ from typing import Any
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 #: A state change to apply in order with the events; it may return an event to send right after.
 Action = Callable[[], "dict[str, Any] | None"]
+#: Work to finish before the events after it go out (storing a reply before its `response.done`).
+AsyncAction = Callable[[], Awaitable[None]]
+
+
+class _Await:
+    def __init__(self, action: AsyncAction) -> None:
+        self.action = action
 
 
 class Gate:
@@ -21,7 +28,7 @@ class Gate:
     def __init__(self, emit: Emit, *, open_: bool = True) -> None:
         self._emit = emit
         self._open = open_
-        self._held: list[dict[str, Any] | Action] = []
+        self._held: list[dict[str, Any] | Action | _Await] = []
         self.opened = asyncio.Event()
         if open_:
             self.opened.set()
@@ -43,9 +50,19 @@ class Gate:
         elif (produced := action()) is not None:
             await self._emit(produced)
 
+    async def call(self, action: AsyncAction) -> None:
+        """Await `action` now if open, else when the gate opens, before the events queued after it."""
+        if self._open:
+            await action()
+        else:
+            self._held.append(_Await(action))
+
     async def open(self) -> None:
         while self._held:  # sends that arrive while flushing queue behind, keeping their order
             entry = self._held.pop(0)
+            if isinstance(entry, _Await):
+                await entry.action()
+                continue
             produced = entry() if callable(entry) else entry
             if produced is not None:
                 await self._emit(produced)

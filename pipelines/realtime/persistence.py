@@ -86,7 +86,7 @@ class RecordWriter:
 
     def __init__(self, sink: ConversationSink) -> None:
         self.sink = sink
-        self._queue: asyncio.Queue[Record | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Record | asyncio.Future[None] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def put(self, record: Record) -> None:
@@ -94,8 +94,28 @@ class RecordWriter:
             self._task = asyncio.ensure_future(self._run())
         self._queue.put_nowait(record)
 
+    async def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every record put so far is written (True), or `timeout_s` passed (False).
+
+        A reply is flushed before its `response.done` goes out, so a client that saw a reply finish can
+        count on finding it in the stored conversation even if the process dies right after."""
+        if self._task is None:
+            return True
+        marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(marker)
+        try:
+            await asyncio.wait_for(asyncio.shield(marker), timeout_s)
+        except TimeoutError:
+            log.error("conversation records not written within %.0f s", timeout_s)
+            return False
+        return True
+
     async def _run(self) -> None:
         while (record := await self._queue.get()) is not None:
+            if isinstance(record, asyncio.Future):
+                if not record.done():
+                    record.set_result(None)
+                continue
             try:
                 await asyncio.to_thread(self.sink.upsert, record)
             except Exception:  # storage trouble must not end a live conversation

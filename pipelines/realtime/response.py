@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from pipelines.providers.base import ChatMessage, ChatResult
 from pipelines.realtime.audio import OutputEncoder, chunk_bytes, duration_ms
 from pipelines.realtime.config import SessionConfig
 from pipelines.realtime.conversation import Conversation, Spoken, heard_text
-from pipelines.realtime.engines import Engines, stream_in_thread
+from pipelines.realtime.engines import Engines, LlmSlot, stream_in_thread
 from pipelines.realtime.gate import Gate
 from pipelines.realtime.guardrails import Guard, Tripped
 from pipelines.realtime.protocol import event, new_id
@@ -73,6 +74,8 @@ class Response:
         lead_ms: float = 1000.0,
         plan: Plan | None = None,
         guard: Guard | None = None,
+        persist: Callable[[Outcome], Awaitable[None]] | None = None,
+        slot: LlmSlot | None = None,
     ) -> None:
         self.id = new_id("resp")
         self.engines, self.config, self.conversation = engines, config, conversation
@@ -80,6 +83,8 @@ class Response:
         self.lead_ms = lead_ms
         self.plan = plan  # decided by the session's agent (server tools): call tools or say a sentence
         self.guard = guard  # the agent's guardrails, on the user's words and on each sentence before speech
+        self.persist = persist  # stores the outcome; awaited before `response.done` goes out
+        self.slot = slot or engines.slots[0]  # the LLM context of this session
         self.stop = threading.Event()
         self.playback = Playback()
         self.spoken: list[Spoken] = []
@@ -183,6 +188,7 @@ class Response:
                     self.engines.complete,
                     self.messages,
                     self.engines.options(self.config.max_output_tokens, tool_schemas(self.tools)),
+                    self.slot,
                 )
                 self._tokens_out = result.completion_tokens
                 if result.tool_calls:
@@ -232,6 +238,9 @@ class Response:
         if details is None and status != "completed":
             details = {"type": status, "reason": reason}
         self.outcome.status, self.outcome.reason = status, reason
+        if self.persist is not None:  # durable first: a client that saw `response.done` finds it stored
+            persist, outcome = self.persist, self.outcome
+            await self.gate.call(lambda: persist(outcome))
         await self.gate.send(event("response.done", response=self._response_obj(status, details)))
         return self.outcome
 
@@ -306,6 +315,7 @@ class _MessageOut:
         self.sent_text = ""  # transcript deltas sent so far
         self.begun = False
         self.cut = False  # an output guardrail replaced a sentence: nothing more is said
+        self.first_out = False  # the first clause went to speech: later tokens are no longer urgent
         self.encoder = OutputEncoder(response.config.output_format, response.engines.tts.sample_rate)
 
     def _ids(self) -> dict[str, Any]:
@@ -351,7 +361,13 @@ class _MessageOut:
         try:
             head: str | None = ""  # text before the first release; a long first sentence is cut at a comma
             async for delta in stream_in_thread(
-                r.engines.chat, r.messages, options, r.stop, r.engines.compute, r.engines.generating
+                r.slot.chat,
+                r.messages,
+                options,
+                r.stop,
+                r.engines.compute,
+                r.slot.generating,
+                urgent=lambda: not self.first_out,
             ):
                 r._tokens_out += 1
                 self.text += delta
@@ -363,7 +379,7 @@ class _MessageOut:
                         released, splitter = [clause], SentenceSplitter()
                         splitter.feed(head[len(clause) :])
                     if released:
-                        head = None
+                        head, self.first_out = None, True
                 for sentence in released:
                     sentences.put_nowait(sentence.strip())
             tail = splitter.flush()
@@ -391,7 +407,7 @@ class _MessageOut:
             self.sent_text += delta
             await self.r.gate.send(event("response.output_text.delta", delta=delta, **self._ids()))
             return
-        speech = await asyncio.to_thread(self.r.engines.synthesize, sentence)
+        speech = await asyncio.to_thread(self.r.engines.synthesize, sentence, urgent=not self.r.spoken)
         if self.r.stop.is_set():
             return
         if self.r.spoken:  # a speculative reply prepares its first sentence only, then waits to be adopted
@@ -469,12 +485,14 @@ class _MessageOut:
         await r._item_done(self.item, self.index)
 
 
-FIRST_CLAUSE_MIN_WORDS = 6
+FIRST_CLAUSE_MIN_WORDS = 3
+_CLAUSE_ENDS = (", ", "; ", ": ")
 
 
 def _first_clause(text: str) -> str | None:
-    """The first clause of a long opening sentence (up to a comma after 6+ words), to speak it sooner."""
-    cut = text.rfind(", ")
+    """The first clause of the opening sentence (up to a comma, semicolon or colon after 3+
+    words), spoken as soon as it exists: the first audio waits for a few words, not a sentence."""
+    cut = max(text.rfind(mark) for mark in _CLAUSE_ENDS)
     if cut < 0 or len(text[:cut].split()) < FIRST_CLAUSE_MIN_WORDS:
         return None
     return text[: cut + 1]

@@ -21,7 +21,6 @@ from pipelines.realtime.config import (
     DEFAULT_INSTRUCTIONS,
     SessionConfig,
     apply_update,
-    with_response_overrides,
 )
 from pipelines.realtime.conversation import Conversation, item_text
 from pipelines.realtime.engines import Engines
@@ -30,8 +29,11 @@ from pipelines.realtime.input_buffer import AudioBuffer
 from pipelines.realtime.persistence import ConversationSink, MemorySink, Record, RecordWriter, record_of
 from pipelines.realtime.protocol import ProtocolError, error_event, event, new_id, parse_client_event
 from pipelines.realtime.response import Outcome, Response
+from pipelines.realtime.responses import Responses
+from pipelines.realtime.speculation import Speculation, Speculator
 from pipelines.realtime.tools import AgentRunner, NoTools, ToolRunner, server_tool_names
-from pipelines.realtime.turns import Pausing, Resumed, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent
+from pipelines.realtime.turn_taking import TurnTaking
+from pipelines.realtime.turns import Pausing, Resumed, SpeechStarted, SpeechStopped, TurnEvent
 
 log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -46,15 +48,6 @@ class SessionLimits:
     output_lead_ms: float = 1000.0
     max_history_items: int = 12  # items of history given to the model with each response
     speculate_after_ms: int = 96  # 3 silent frames: the reply is ready by the end of a 500 ms wait
-
-
-@dataclass
-class Speculation:
-    """A reply prepared during the trailing silence, adopted if the turn really ends there."""
-
-    task: asyncio.Task[None] | None = None
-    transcript: str | None = None
-    response: Response | None = None
 
 
 class RealtimeSession:
@@ -79,16 +72,22 @@ class RealtimeSession:
         self.conversation = Conversation()
         self.buffer = AudioBuffer(self.limits.max_buffer_ms)
         self.decoder = InputDecoder(self.config.input_format)
-        self.detector = self._make_detector()
-        self.response: Response | None = None
-        self._respond_task: asyncio.Task[None] | None = None
+        self.slot = engines.take_slot()  # this session's LLM context, for its prefills and replies
+        self.speculator = Speculator(self._stt, self._speculative_reply)
+        self.turns = self._make_turns()
+        self.responses = Responses(
+            send=self._send,
+            build=self._new_response,
+            config=lambda: self.config,
+            history=lambda c: self.conversation.to_messages(c.instructions, self.limits.max_history_items),
+            last_user_text=lambda: _last_user_text(self.conversation),
+            pending=lambda: self._transcribing,
+            after=self._after_response,
+        )
         self._transcribing: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[Any]] = set()
-        self._spec: Speculation | None = None
         self._speech_item_id: str | None = None
         self._idle_timer: asyncio.Task[None] | None = None
-        self._interrupt_reason = "client_cancelled"
-        self._spec_stt: asyncio.Future[str] | None = None
         self.conversation_id: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -103,7 +102,9 @@ class RealtimeSession:
 
     async def close(self) -> None:
         """Stop all work, but let the last words be transcribed and everything said be stored."""
-        await self._drop_speculation()
+        if self.turns is not None:
+            self.turns.close()
+        await self.speculator.drop()
         await self._interrupt("client_cancelled")
         if self._transcribing:
             await asyncio.wait(list(self._transcribing), timeout=CLOSE_TRANSCRIBE_S)
@@ -112,11 +113,17 @@ class RealtimeSession:
                 task.cancel()
         await self._writer.close()
         await asyncio.to_thread(self.sink.close)
+        self.engines.release_slot(self.slot)
 
     @property
     def busy(self) -> bool:
         """A response is running or about to (waiting on the transcription it answers)."""
-        return self._respond_task is not None and not self._respond_task.done()
+        return self.responses.busy
+
+    @property
+    def response(self) -> Response | None:
+        """The response being spoken now, if any."""
+        return self.responses.current
 
     async def _send(self, data: dict[str, Any]) -> None:
         await self._emit(data)
@@ -143,8 +150,10 @@ class RealtimeSession:
         if self.config.input_format != old.input_format:
             self.decoder = InputDecoder(self.config.input_format)
         if self.config.turn_detection != old.turn_detection:
-            await self._drop_speculation()
-            self.detector = self._make_detector()
+            await self.speculator.drop()
+            if self.turns is not None:
+                self.turns.close()
+            self.turns = self._make_turns()
         await self._send(event("session.updated", session=self.config.to_dict(self.id)))
 
     async def _on_input_audio_buffer_append(self, ev: BaseModel) -> None:
@@ -155,12 +164,11 @@ class RealtimeSession:
                     ProtocolError("Input audio buffer is full; oldest audio dropped.", code="buffer_full")
                 )
             )
-        if self.detector is None:
+        if self.turns is None:
             return
-        for turn_event in self.detector.feed(samples):
-            await self._on_turn(turn_event)
+        await self.turns.feed(samples)
         td = self.config.turn_detection
-        if td is not None and not self.detector.speaking:
+        if td is not None and not self.turns.speaking:
             self.buffer.keep_from_ms(self.buffer.end_ms - td.prefix_padding_ms)
 
     async def _on_input_audio_buffer_commit(self, ev: BaseModel) -> None:
@@ -172,17 +180,17 @@ class RealtimeSession:
             )
         item_id = self._speech_item_id or new_id("item")
         self._speech_item_id = None
-        if self.detector is not None:
-            self.detector.reset()
-        await self._drop_speculation()
+        if self.turns is not None:
+            self.turns.reset()
+        await self.speculator.drop()
         await self._commit(self.buffer.take(), item_id, respond=False)
 
     async def _on_input_audio_buffer_clear(self, ev: BaseModel) -> None:
         self.buffer.clear()
         self._speech_item_id = None
-        if self.detector is not None:
-            self.detector.reset()
-        await self._drop_speculation()
+        if self.turns is not None:
+            self.turns.reset()
+        await self.speculator.drop()
         await self._send(event("input_audio_buffer.cleared"))
 
     async def _on_conversation_item_create(self, ev: BaseModel) -> None:
@@ -258,11 +266,19 @@ class RealtimeSession:
 
     # --- turn detection --------------------------------------------------------------------------
 
-    def _make_detector(self) -> TurnDetector | None:
+    def _make_turns(self) -> TurnTaking | None:
         td = self.config.turn_detection
         if td is None:
             return None
-        return TurnDetector(self.engines.make_vad(), td, speculate_after_ms=self.limits.speculate_after_ms)
+        return TurnTaking(
+            self.engines.make_vad(),
+            td,
+            self._on_turn,
+            audio=self.buffer.peek,
+            transcript=self.speculator.transcript,
+            model=self.engines.turn_model if td.type == "semantic_vad" else None,
+            speculate_after_ms=self.limits.speculate_after_ms,
+        )
 
     async def _on_turn(self, te: TurnEvent) -> None:
         td = self.config.turn_detection
@@ -271,7 +287,7 @@ class RealtimeSession:
             self._speech_item_id = new_id("item")
             self.buffer.keep_from_ms(te.audio_start_ms - td.prefix_padding_ms)
             self._cancel_idle_timer()
-            await self._drop_speculation()
+            await self.speculator.drop()
             await self._send(
                 event(
                     "input_audio_buffer.speech_started",
@@ -283,20 +299,20 @@ class RealtimeSession:
                 await self._interrupt("turn_detected")
             self._prefill()
         elif isinstance(te, Pausing):
-            if td.create_response and not self.busy and self._spec is None:
-                self._speculate()
+            if td.create_response and not self.busy:
+                self.speculator.start(self.buffer.peek())
         elif isinstance(te, Resumed):
-            await self._drop_speculation()
+            await self.speculator.drop()
         elif isinstance(te, SpeechStopped):
             item_id = self._speech_item_id or new_id("item")
             self._speech_item_id = None
             await self._send(
                 event("input_audio_buffer.speech_stopped", audio_end_ms=te.audio_end_ms, item_id=item_id)
             )
-            spec, self._spec = self._spec, None
+            spec = self.speculator.take()
             respond = td.create_response and not self.busy
             if not respond and spec is not None:
-                await _cancel_spec(spec)
+                await spec.cancel()
                 spec = None
             await self._commit(self.buffer.take(), item_id, respond=respond, spec=spec)
 
@@ -381,7 +397,7 @@ class RealtimeSession:
 
         async def run() -> None:
             try:
-                await asyncio.to_thread(self.engines.prefill, messages)
+                await asyncio.to_thread(self.engines.prefill, messages, self.slot)
             except Exception:  # only a head start lost; the reply evaluates the prompt anyway
                 log.exception("prefill failed")
 
@@ -389,30 +405,12 @@ class RealtimeSession:
 
     # --- speculation -----------------------------------------------------------------------------
 
-    def _speculate(self) -> None:
-        if self._spec_stt is not None and not self._spec_stt.done():
-            return  # a dropped speculation's transcription still runs: do not stack another on the CPU
-        audio = self.buffer.peek().copy()
-        spec = Speculation()
-        spec.task = asyncio.ensure_future(self._run_speculation(spec, audio))
-        self._spec = spec
-
-    async def _run_speculation(self, spec: Speculation, audio: np.ndarray) -> None:
-        self._spec_stt = asyncio.ensure_future(self._stt(audio))  # not cancelled with the speculation
-        spec.transcript = await asyncio.shield(self._spec_stt)
-        if not spec.transcript:
-            return
+    def _speculative_reply(self, transcript: str) -> Response:
         messages = [
             *self.conversation.to_messages(self.config.instructions, self.limits.max_history_items),
-            ChatMessage(role="user", content=spec.transcript),
+            ChatMessage(role="user", content=transcript),
         ]
-        spec.response = self._new_response(self.config, messages, Gate(self._send, open_=False))
-        spec.response.start()
-
-    async def _drop_speculation(self) -> None:
-        spec, self._spec = self._spec, None
-        if spec is not None:
-            await _cancel_spec(spec)
+        return self._new_response(self.config, messages, Gate(self._send, open_=False))
 
     # --- responses -------------------------------------------------------------------------------
 
@@ -431,65 +429,21 @@ class RealtimeSession:
             lead_ms=self.limits.output_lead_ms,
             plan=plan,
             guard=agent.guardrails if agent else None,
+            persist=self._store_outcome,
+            slot=self.slot,
         )
 
     def _start_response(
         self, *, overrides: Any = None, spec: Speculation | None = None, skip_if_silent: bool = False
     ) -> None:
         self._cancel_idle_timer()
-        self._respond_task = asyncio.ensure_future(self._respond(overrides, spec, skip_if_silent))
-
-    async def _respond(self, overrides: Any, spec: Speculation | None, skip_if_silent: bool) -> None:
-        try:
-            if self._transcribing:  # answer the user's words, so wait until they are known
-                await asyncio.wait(list(self._transcribing))
-        except asyncio.CancelledError:
-            if spec is not None:
-                await _cancel_spec(spec)
-            if not skip_if_silent:  # the client asked for this response: tell it how it ended
-                unstarted = self._new_response(self.config, [], Gate(self._send))
-                await unstarted.cancel_unstarted(self._interrupt_reason)
-            raise
-        last = _last_user_text(self.conversation)
-        if skip_if_silent and not last:
-            if spec is not None:
-                await _cancel_spec(spec)
-            return  # noise, not words: answering it would make the assistant talk to itself
-        if spec is not None and spec.response is not None and spec.transcript == last:
-            response = spec.response
-            self.response = response
-            await response.adopt()
-        else:
-            if spec is not None:
-                await _cancel_spec(spec)
-            config = with_response_overrides(self.config, overrides)
-            messages = self.conversation.to_messages(config.instructions, self.limits.max_history_items)
-            response = self._new_response(config, messages, Gate(self._send))
-            self.response = response
-            response.start()
-        try:
-            outcome = await response.wait()
-        except asyncio.CancelledError:
-            outcome = await response.cancel("client_cancelled")
-        finally:
-            if self.response is response:
-                self.response = None
-        await self._after_response(outcome, response)
+        self.responses.start(overrides=overrides, spec=spec, skip_if_silent=skip_if_silent)
 
     async def _interrupt(self, reason: str) -> None:
-        """Cancel the response now (barge-in, `response.cancel`), keeping in history only what was heard."""
-        self._interrupt_reason = reason
-        task = self._respond_task
-        if task is not None and not task.done():
-            await asyncio.sleep(0)  # a respond task created just now must reach its first await
-        response = self.response
-        if response is not None:
-            await response.cancel(reason)
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self.responses.interrupt(reason)
 
-    async def _after_response(self, outcome: Outcome, response: Response) -> None:
+    async def _store_outcome(self, outcome: Outcome) -> None:
+        """What a response said and called, written before its `response.done` goes out (durable)."""
         if outcome.item_id is not None:
             self._persist(
                 Record(
@@ -518,6 +472,9 @@ class RealtimeSession:
                     "function_call", call["id"], "", {k: call[k] for k in ("name", "call_id", "arguments")}
                 )
             )
+        await self._writer.flush()
+
+    async def _after_response(self, outcome: Outcome, response: Response) -> None:
         server = server_tool_names(self.tools)
         local = [c for c in outcome.calls if c["name"] in server]
         if local and outcome.status == "completed":
@@ -561,7 +518,7 @@ class RealtimeSession:
 
     async def _idle_timeout(self, wait_s: float) -> None:
         await asyncio.sleep(wait_s)
-        if self.busy or (self.detector is not None and self.detector.speaking):
+        if self.busy or (self.turns is not None and self.turns.speaking):
             return
         end = self.buffer.end_ms
         item_id = new_id("item")
@@ -586,14 +543,6 @@ class RealtimeSession:
 
     def _persist(self, record: Record) -> None:
         self._writer.put(record)
-
-
-async def _cancel_spec(spec: Speculation) -> None:
-    if spec.task is not None:
-        spec.task.cancel()
-        await asyncio.gather(spec.task, return_exceptions=True)
-    if spec.response is not None:
-        await spec.response.cancel("turn_detected")
 
 
 def _last_user_text(conversation: Conversation) -> str:
