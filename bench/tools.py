@@ -1,9 +1,17 @@
-"""Tool routing bench: precision and recall per tool on the labelled utterances in tool_routing.jsonl.
+"""Tool routing bench: precision, recall and a confusion matrix per tool, on three sets.
 
-    python -m bench.tools                 # the routes of the configured agents module (the local default)
-    python -m bench.tools --baseline      # SmolLM2-135M choosing alone (chatml-function-calling)
+    python -m bench.tools                  # in-sample set + independent text set (both splits)
+    python -m bench.tools --spoken         # + the independent test split spoken by piper and espeak-ng,
+                                           #   transcribed by the bundled Whisper (cached in bench/data/)
+    python -m bench.tools --calibrate      # grid-search THRESHOLD/MARGIN on the calibration split
+    python -m bench.tools --baseline       # SmolLM2-135M choosing alone (chatml-function-calling)
 
-Each line: {"text", "tool" (a tool, a handoff such as transfer_to_support, or null), "arguments" (the
+Sets: (a) bench/tool_routing.jsonl, written together with the old keyword routes (in-sample);
+(b) bench/data/tools_independent.jsonl from `bench/tools_data.py` (templates x entities x fillers not
+used for the routes' examples), split by template into `calibration` and `test`; (c) the test split
+spoken. Thresholds are calibrated on (b)/calibration only; (b)/test and (c) are reported, never tuned on.
+
+Each row: {"text", "tool" (a tool, a handoff such as transfer_to_support, or null), "arguments" (the
 expected arguments, or null where the request needs the tool but lacks them: the agent asks for them)}.
 """
 
@@ -11,36 +19,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipelines.agents.registry import load_agents
-from pipelines.agents.routing import route
+from pipelines.agents.registry import AgentRegistry, load_agents
+from pipelines.agents.routing import Route, Router, route
 
 DATA = Path(__file__).with_name("tool_routing.jsonl")
+INDEPENDENT = Path(__file__).parent / "data" / "tools_independent.jsonl"
+SPOKEN = Path(__file__).parent / "data" / "tools_spoken.jsonl"
 NONE = "(no tool)"
+Prediction = tuple[str | None, Any]
 
 
-def load(path: Path = DATA) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def load(path: Path = DATA, split: str | None = None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if split is None or r.get("split") == split]
 
 
-def predict_routes(rows: list[dict[str, Any]], agents_spec: str) -> list[tuple[str | None, Any]]:
-    registry = load_agents(agents_spec, default="Assistant")
+def _assistant_tools(registry: AgentRegistry) -> list[str]:
     assistant = registry.get("Assistant")
-    available = [t.name for t in assistant.tools] + [
-        f"transfer_to_{h.name.lower()}" for h in assistant.handoffs
-    ]
-    out = []
+    return [t.name for t in assistant.tools] + [f"transfer_to_{h.name.lower()}" for h in assistant.handoffs]
+
+
+def predict_routes(
+    rows: list[dict[str, Any]],
+    agents_spec: str,
+    router: Router | None = None,
+    timings: list[float] | None = None,
+) -> list[Prediction]:
+    registry = load_agents(agents_spec, default="Assistant")
+    router = router or registry.router
+    available = _assistant_tools(registry)
+    router.warm()
+    out: list[Prediction] = []
     for row in rows:
-        decision = route(row["text"], registry.routes, available)
+        started = time.perf_counter()
+        decision = route(row["text"], router, available)
+        if timings is not None:
+            timings.append((time.perf_counter() - started) * 1000)
         out.append((decision.tool, decision.arguments) if decision else (None, None))
     return out
 
 
-def predict_baseline(rows: list[dict[str, Any]], agents_spec: str) -> list[tuple[str | None, Any]]:
+def predict_baseline(rows: list[dict[str, Any]], agents_spec: str) -> list[Prediction]:
     """The model decides alone: tool schemas in llama.cpp's function-calling prompt, tool_choice=auto."""
     from llama_cpp import Llama
 
@@ -73,7 +98,7 @@ def predict_baseline(rows: list[dict[str, Any]], agents_spec: str) -> list[tuple
         chat_format="chatml-function-calling",
         verbose=False,
     )
-    out = []
+    out: list[Prediction] = []
     for row in rows:
         reply: Any = llm.create_chat_completion(
             messages=[
@@ -87,44 +112,128 @@ def predict_baseline(rows: list[dict[str, Any]], agents_spec: str) -> list[tuple
         )
         calls = reply["choices"][0]["message"].get("tool_calls") or []
         if calls:
-            name = calls[0]["function"]["name"]
             try:
                 arguments = json.loads(calls[0]["function"]["arguments"] or "{}")
             except ValueError:
                 arguments = None
-            out.append((name, arguments))
+            out.append((calls[0]["function"]["name"], arguments))
         else:
             out.append((None, None))
     return out
 
 
+def _arguments_match(want: Any, got: Any) -> bool:
+    """Cities compare case-insensitively (the tool titles them); everything else exactly."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        return {k: str(v).casefold() for k, v in want.items()} == {
+            k: str(v).casefold() for k, v in got.items()
+        }
+    return want == got
+
+
 def report(
-    rows: list[dict[str, Any]], predictions: list[tuple[str | None, Any]]
+    rows: list[dict[str, Any]], predictions: list[Prediction], *, title: str = "", show_misses: bool = True
 ) -> dict[str, dict[str, float]]:
+    """Prints precision/recall/argument accuracy per label and the confusion matrix; returns the table."""
     labels = sorted({r["tool"] or NONE for r in rows} | {p or NONE for p, _ in predictions})
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
     args_ok: Counter[str] = Counter()
+    confusion: Counter[tuple[str, str]] = Counter()
     for row, (tool, arguments) in zip(rows, predictions, strict=True):
         want, got = row["tool"] or NONE, tool or NONE
+        confusion[want, got] += 1
         if want == got:
             tp[want] += 1
-            args_ok[want] += want == NONE or arguments == row["arguments"]
+            ok = want == NONE or _arguments_match(row["arguments"], arguments)
+            args_ok[want] += ok
+            if not ok and show_misses:
+                print(f"  args: {row['text']!r}: expected {row['arguments']}, got {arguments}")
         else:
             fp[got] += 1
             fn[want] += 1
-            print(f"  miss: {row['text']!r}: expected {want}, got {got} {arguments or ''}")
+            if show_misses:
+                print(f"  miss: {row['text']!r}: expected {want}, got {got} {arguments or ''}")
+    if title:
+        print(f"\n## {title} ({len(rows)} utterances)")
+    print(f"{'tool':22} {'n':>4} {'precision':>9} {'recall':>7} {'args ok':>8}")
     table: dict[str, dict[str, float]] = {}
-    print(f"\n{'tool':22} {'n':>3} {'precision':>9} {'recall':>7} {'args ok':>8}")
     for label in labels:
         n = tp[label] + fn[label]
         precision = tp[label] / (tp[label] + fp[label]) if tp[label] + fp[label] else 1.0
         recall = tp[label] / n if n else 1.0
         arguments = args_ok[label] / tp[label] if tp[label] else 0.0
         table[label] = {"n": n, "precision": precision, "recall": recall, "arguments": arguments}
-        print(f"{label:22} {n:3d} {precision:9.2f} {recall:7.2f} {arguments:8.2f}")
+        print(f"{label:22} {n:4d} {precision:9.2f} {recall:7.2f} {arguments:8.2f}")
+    short = [label[:12] for label in labels]
+    print("\nconfusion (rows: expected, columns: chosen)")
+    print(f"{'':22} " + " ".join(f"{s:>12}" for s in short))
+    for want in labels:
+        print(f"{want:22} " + " ".join(f"{confusion[want, got]:12d}" for got in labels))
     return table
+
+
+def worst(table: dict[str, dict[str, float]]) -> float:
+    return min(min(s["precision"], s["recall"]) for s in table.values())
+
+
+def calibrate(agents_spec: str) -> float:
+    """The threshold that maximises the worst per-tool precision/recall on the calibration split,
+    ties broken towards the middle of the plateau (its edge generalises worse). Similarities are
+    computed once per row; only the decision is repeated over the grid."""
+    registry = load_agents(agents_spec, default="Assistant")
+    rows = load(INDEPENDENT, "calibration")
+    allowed = [t for t in registry.routes if t in set(_assistant_tools(registry))]
+    router = registry.router
+    router.warm()
+    scored = []
+    for row in rows:
+        forced = next((t for t in allowed if router.routes[t].forced(row["text"])), None)
+        scored.append((row, forced, router.scores(row["text"], allowed)))
+    labels = {r["tool"] or NONE for r in rows}
+    wanted = Counter(r["tool"] or NONE for r in rows)
+    results = []
+    for threshold in [x / 100 for x in range(20, 96, 1)]:
+        chosen: Counter[str] = Counter()
+        tp: Counter[str] = Counter()
+        for row, forced, scores in scored:
+            decision = (forced, 1.0) if forced else router.decide(row["text"], scores, threshold)
+            got, want = (decision[0] if decision else NONE), row["tool"] or NONE
+            chosen[got] += 1
+            tp[got] += got == want
+        score = min(min(tp[x] / max(chosen[x], 1), tp[x] / max(wanted[x], 1)) for x in labels)
+        results.append((score, threshold))
+    best = max(s for s, _ in results)
+    plateau = [t for s, t in results if s == best]
+    threshold = plateau[len(plateau) // 2]
+    print(f"best worst-case P/R on calibration: {best:.3f} for thresholds {plateau[0]}..{plateau[-1]}")
+    print(f"THRESHOLD = {threshold}")
+    return threshold
+
+
+def latency(agents_spec: str, rows: list[dict[str, Any]]) -> None:
+    """Per-request routing cost, side by side: override patterns only vs the full router."""
+    registry = load_agents(agents_spec, default="Assistant")
+    keyword_only = Router(
+        {
+            t: Route(patterns=r.patterns, exclude=r.exclude, arguments=r.arguments)
+            for t, r in registry.routes.items()
+        }
+    )
+    full: list[float] = []
+    predict_routes(rows, agents_spec, timings=full)
+    patterns: list[float] = []
+    available = _assistant_tools(registry)
+    for row in rows:
+        started = time.perf_counter()
+        route(row["text"], keyword_only, available)
+        patterns.append((time.perf_counter() - started) * 1000)
+    print(f"\n## routing cost per request ({len(rows)} requests, same run)")
+    print(f"{'router':28} {'p50 ms':>7} {'p90 ms':>7}")
+    for name, values in (("patterns only (old)", patterns), ("embedding + patterns (new)", full)):
+        q = statistics.quantiles(values, n=10)
+        print(f"{name:28} {statistics.median(values):7.2f} {q[8]:7.2f}")
 
 
 def main() -> None:
@@ -133,17 +242,35 @@ def main() -> None:
     )
     parser.add_argument("--agents", default="pipelines.agents.examples:agents")
     parser.add_argument("--baseline", action="store_true", help="let SmolLM2 choose tools by itself")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--spoken", action="store_true", help="also the spoken test split (TTS -> Whisper)")
+    parser.add_argument("--resynthesize", action="store_true", help="speak and transcribe again")
+    parser.add_argument("--quiet", action="store_true", help="no per-utterance misses")
     args = parser.parse_args()
-    rows = load(args.data)
-    started = time.perf_counter()
-    predictions = (predict_baseline if args.baseline else predict_routes)(rows, args.agents)
-    elapsed = time.perf_counter() - started
-    print(
-        f"{len(rows)} utterances, {'SmolLM2 function calling' if args.baseline else 'routes'}, "
-        f"{elapsed * 1000 / len(rows):.2f} ms each"
-    )
-    report(rows, predictions)
+    if args.calibrate:
+        calibrate(args.agents)
+        return
+    predict = predict_baseline if args.baseline else predict_routes
+    sets = [
+        ("(a) in-sample: bench/tool_routing.jsonl", load(DATA)),
+        ("(b) independent text, calibration split", load(INDEPENDENT, "calibration")),
+        ("(b) independent text, test split", load(INDEPENDENT, "test")),
+    ]
+    if args.spoken:
+        from bench.tools_speech import spoken_rows
+
+        spoken = spoken_rows(load(INDEPENDENT, "test"), SPOKEN, refresh=args.resynthesize)
+        for voice in sorted({r["voice"] for r in spoken}):
+            sets.append(
+                (
+                    f"(c) test split spoken by {voice}, Whisper tiny.en",
+                    [r for r in spoken if r["voice"] == voice],
+                )
+            )
+    for title, rows in sets:
+        report(rows, predict(rows, args.agents), title=title, show_misses=not args.quiet)
+    if not args.baseline:
+        latency(args.agents, load(INDEPENDENT, "test"))
 
 
 if __name__ == "__main__":

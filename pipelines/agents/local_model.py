@@ -3,8 +3,9 @@
 The Runner asks the model for the next step; this model answers it in three ways:
 - the last input item is the result of one of the agent's own tools: speak that result. The tools return
   a whole spoken sentence, and a 135M model restating facts gets them wrong more often than not;
-- the request matches a tool's or a handoff's `Route`: return that function call (the Runner runs the
-  tool or performs the handoff);
+- the request needs a tool or a handoff, as the agents' `Route`s decide (`pipelines.agents.routing`:
+  the meaning of the request against each route's examples, the same router as the realtime path):
+  return that function call (the Runner runs the tool or performs the handoff);
 - otherwise: a text reply from the chat model, trimmed to whole sentences.
 """
 
@@ -24,7 +25,7 @@ from agents.models.interface import Model, ModelProvider, ModelTracing
 from agents.usage import Usage
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
-from pipelines.agents.routing import Route, answer_to_question, route
+from pipelines.agents.routing import Route, Router, answer_to_question, route
 from pipelines.providers.base import ChatMessage, ChatModel, GenerationOptions
 from pipelines.text.sentences import trim_to_last_sentence
 
@@ -80,8 +81,12 @@ def _call(name: str, arguments: dict[str, Any]) -> ResponseFunctionToolCall:
 class RoutedLocalModel(Model):
     """A local chat model that calls tools only when a `Route` says the request needs one."""
 
-    def __init__(self, chat: ChatModel, options: GenerationOptions, routes: Mapping[str, Route]) -> None:
-        self.chat, self.options, self.routes = chat, options, routes
+    def __init__(
+        self, chat: ChatModel, options: GenerationOptions, routes: Router | Mapping[str, Route]
+    ) -> None:
+        self.chat, self.options = chat, options
+        self.routes = routes if isinstance(routes, Router) else Router(routes)
+        self.routes.warm()  # load the encoder and embed the examples before the first turn
 
     def _decide(
         self, system: str | None, items: list[dict[str, Any]], tools: list[Tool], handoffs: list[Handoff]

@@ -14,7 +14,7 @@ from typing import Any
 from agents import Agent
 
 from pipelines.agents.policies import AgentPolicy
-from pipelines.agents.routing import Route
+from pipelines.agents.routing import Route, Router
 
 
 class UnknownAgent(LookupError):
@@ -28,6 +28,17 @@ class AgentRegistry:
     #: Optional `routes` and `policies` exported next to the agents (see `pipelines.agents.examples`).
     routes: Mapping[str, Route] = field(default_factory=dict)
     policies: Mapping[str, AgentPolicy] = field(default_factory=dict)
+    #: Extra requests that need no tool (`no_tool_examples` in the agents module), for the router.
+    no_tool_examples: tuple[str, ...] = ()
+    _router: list[Router] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    @property
+    def router(self) -> Router:
+        """The routes with their examples embedded: one per registry, built on first use, shared by the
+        chained path and every realtime session of the process."""
+        if not self._router:
+            self._router.append(Router(self.routes, no_tool_examples=self.no_tool_examples))
+        return self._router[0]
 
     def get(self, name: str | None) -> Agent[Any]:
         key = (name or self.default).casefold()
@@ -71,6 +82,7 @@ def load_agents(spec: str, *, default: str) -> AgentRegistry:
         default=default,
         routes=dict(getattr(module, "routes", None) or {}),
         policies=dict(getattr(module, "policies", None) or {}),
+        no_tool_examples=tuple(getattr(module, "no_tool_examples", None) or ()),
     )
     registry.get(default)  # an unknown default is a configuration error: fail at start, not per turn
     return registry

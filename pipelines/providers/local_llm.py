@@ -15,6 +15,7 @@ from typing import Any
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+from pipelines.agents.window import FOCUS, HISTORY_TURNS, local_window
 from pipelines.providers.base import (
     ChatMessage,
     ChatModel,
@@ -70,6 +71,8 @@ class LlamaCppChatModel(ChatModel):
         seed: int = 7,
         chat_format: str | None = None,
         reuse_prompt_cache: bool = True,
+        history_turns: int | None = HISTORY_TURNS,
+        focus: str | None = FOCUS,
     ) -> None:
         """`chat_format=None` uses the template stored in the GGUF; naming one (e.g.
         "chatml-function-calling") is the hook for tool routing.
@@ -79,6 +82,10 @@ class LlamaCppChatModel(ChatModel):
         2 cores. The price is reproducibility: logits for a prompt evaluated in one batch differ slightly
         from the same prompt evaluated partly from cache, so the same request with the same seed can give
         another reply depending on what came before. `False` evaluates every prompt from scratch.
+
+        `history_turns` and `focus` shape what the model sees (`pipelines.agents.window.local_window`):
+        a 135M model copies recent answers, so it sees only the last exchanges and is told to answer the
+        latest message. `history_turns=None, focus=None` gives it the whole conversation unchanged.
         """
         self.model_path = model_path or gguf_path()
         # llama.cpp pads the context to a multiple of 256, but llama-cpp-python sizes its token buffer by
@@ -87,6 +94,7 @@ class LlamaCppChatModel(ChatModel):
         self.n_ctx = -(-n_ctx // CONTEXT_PADDING) * CONTEXT_PADDING
         self.seed = seed
         self.reuse_prompt_cache = reuse_prompt_cache
+        self.history_turns, self.focus = history_turns, focus
         self._lock = threading.Lock()
         self._warned_tools = False
         self._formatter: Jinja2ChatFormatter | None = None
@@ -110,12 +118,17 @@ class LlamaCppChatModel(ChatModel):
         formatter = self._prefix_formatter()
         if formatter is None or not self.reuse_prompt_cache or not messages:
             return
-        prompt = formatter(messages=[_message_dict(m) for m in messages]).prompt  # type: ignore[arg-type]
+        seen = self.window(messages)
+        prompt = formatter(messages=[_message_dict(m) for m in seen]).prompt  # type: ignore[arg-type]
         with self._lock:
             try:
                 self._llm.create_completion(prompt, max_tokens=1, temperature=0.0)
             except ValueError as exc:  # longer than the context: the real request will say so
                 log.debug("prefill skipped: %s", exc)
+
+    def window(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+        """The messages the model is shown for `messages` (the same cut for prefill and reply)."""
+        return local_window(messages, turns=self.history_turns, focus=self.focus)
 
     def _prefix_formatter(self) -> Jinja2ChatFormatter | None:
         """The GGUF's chat template without the generation prompt; None for other chat formats, whose
@@ -146,7 +159,7 @@ class LlamaCppChatModel(ChatModel):
             log.warning("LlamaCppChatModel ignores tools until tool routing is added; answering in text")
             self._warned_tools = True
         return {
-            "messages": [_message_dict(message) for message in messages],
+            "messages": [_message_dict(message) for message in self.window(messages)],
             "max_tokens": options.max_tokens,
             "temperature": options.temperature,
             "seed": self.seed if options.seed is None else options.seed,

@@ -62,6 +62,7 @@ class AgentTools:
         self.agent: Agent[Any] = registry.get(agent)
         self._issued: dict[str, bool] = {}  # call_id of each call this runner planned -> is a handoff
         self.guardrails = AgentGuardrails(lambda: self.agent)
+        registry.router.warm()  # once per process: the router is shared by every session
 
     @property
     def agent_name(self) -> str:
@@ -138,7 +139,7 @@ class AgentTools:
             return None
         own = set(_function_tools(self.agent))
         available = own | (set() if handed_off else set(_handoffs(self.agent)))
-        routes = self.registry.routes
+        routes = self.registry.router
         decision: RouteDecision | None = None
         if not handed_off:
             asked = _previous_assistant(messages)

@@ -76,7 +76,7 @@ class StageContext:
             temperature=self.settings.llm_temperature,
             seed=self.settings.llm_seed,
         )
-        model = RoutedLocalModel(self.chat, options, self.agents.routes)
+        model = RoutedLocalModel(self.chat, options, self.agents.router)
         return SdkResponder(LocalModelProvider(model), tracing=self.settings.agents_tracing)
 
     @cached_property

@@ -32,7 +32,7 @@ def setup(tmp_path, monkeypatch):
     monkeypatch.setenv("VOICECHAIN_DATA_DIR", str(tmp_path))
     registry = load_agents("pipelines.agents.examples:agents", default="Assistant")
     chat = ScriptedChat()
-    model = RoutedLocalModel(chat, GenerationOptions(), registry.routes)
+    model = RoutedLocalModel(chat, GenerationOptions(), registry.router)
     return registry, chat, SdkResponder(LocalModelProvider(model))
 
 
