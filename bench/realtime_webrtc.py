@@ -74,6 +74,8 @@ def first_audible_ms(pcm24: bytes) -> float:
     return float("nan")
 
 
+#: per WebRTC turn: (transcript delta -> output_audio_buffer.started, started -> first audible frame)
+SPLIT: list[tuple[float, float]] = []
 Turn = tuple[float, float]  # (voice-to-voice ms, ms from the first transcript delta to audible audio)
 
 
@@ -135,8 +137,11 @@ async def run_webrtc_turn(peer: Any, speech48: np.ndarray) -> Turn | None:
     await peer.wait_for("output_audio_buffer.stopped", 30, after=mark)
     heard = peer.heard.first_speech_after(end_of_speech)
     said = peer.at("response.output_audio_transcript.delta", after=mark)
+    started = peer.at("output_audio_buffer.started", after=mark)
     if heard is None or said is None:
         return None
+    if started is not None:  # where the media time goes: the server's track, or the client's receiver
+        SPLIT.append(((started - said) * 1000, (heard - started) * 1000))
     return (heard - end_of_speech) * 1000, (heard - said) * 1000
 
 
@@ -228,6 +233,10 @@ def main() -> None:
         p50[name] = (_pct(v2v, 50), _pct(media, 50))
         print(f"{name:12}{len(turns):7}{_pct(v2v, 50):10.0f}{_pct(v2v, 95):10.0f}"
               f"{_pct(media, 50):11.0f}{_pct(media, 95):11.0f}")  # fmt: skip
+    server, client = [x[0] for x in SPLIT], [x[1] for x in SPLIT]
+    print(f"webrtc media split, p50: server track {_pct(server, 50):.0f} ms "
+          f"(transcript delta -> output_audio_buffer.started), client receive {_pct(client, 50):.0f} ms "
+          f"(started -> first audible frame: RTP, aiortc's jitter buffer, Opus decode)")  # fmt: skip
     print("\nv2v: last speech frame sent -> first audible reply audio at the client (ms)")
     print("media: first transcript delta of the reply -> its first audible audio (the audio path alone)")
     print(f"webrtc - websocket at p50: v2v {p50['webrtc'][0] - p50['websocket'][0]:+.0f} ms, "

@@ -59,7 +59,7 @@ def test_readyz_reports_the_stage_whose_model_is_missing(
     port = free_port()
     api = subprocess.Popen(api_command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        response = wait_for_answer(f"http://127.0.0.1:{port}/readyz")
+        response = wait_for_answer(f"http://127.0.0.1:{port}/readyz", timeout_s=240)
         assert response.status_code == 503, response.text
         checks = response.json()["checks"]
         assert checks["database"] == checks["broker"] == checks["stt"] == checks["tts"] == "ok", checks
@@ -80,11 +80,11 @@ def test_the_realtime_pool_reports_a_missing_model_instead_of_crashing(
     port = free_port()
     log = (tmp_path / "pool.log").open("wb")
     pool = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "realtime", "--port", str(port), "--processes", "2"],
+        [sys.executable, "-m", "api.cli", "realtime", "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        health = wait_for_answer(f"http://127.0.0.1:{port}/healthz")
+        health = wait_for_answer(f"http://127.0.0.1:{port}/healthz", timeout_s=240)
         assert health.status_code == 503, health.text
         assert INSTALL_HINT in health.json()["models"]["agent"], health.json()
         with pytest.raises(websockets.exceptions.InvalidStatus) as refused:

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CALL_KEY = "voicechain:realtime:call:"
 CALL_KEY_TTL_S = 30
 MAX_OFFER_BYTES = 64 * 1024
+EXECUTOR_THREADS = 64  # see `CallService._roomy_executor`
 MakeSession = Callable[[Principal, Emit], RealtimeSession]
 
 
@@ -168,6 +169,7 @@ class CallService:
         self.options = options or WebRTCOptions()
         self.calls: dict[str, Call] = {}
         self._serving: set[asyncio.Task[None]] = set()
+        self._executor_loop: asyncio.AbstractEventLoop | None = None
 
     def routes(self) -> list[Route]:
         return [
@@ -211,6 +213,7 @@ class CallService:
                     "session_limit", {"Retry-After": str(verdict.retry_after_s)},
                 )  # fmt: skip
         self._occupy(+1)
+        self._roomy_executor()
         try:
             call, answer = await self._answer(principal, offer.sdp)
         except BaseException:
@@ -223,6 +226,18 @@ class CallService:
         task.add_done_callback(self._serving.discard)
         headers = {"Location": f"/v1/realtime/calls/{call.id}"}
         return Response(answer, status_code=201, media_type="application/sdp", headers=headers)
+
+    def _roomy_executor(self) -> None:
+        """aiortc encodes every outgoing 20 ms frame in the loop's default executor, the pool that the
+        sessions' model calls (`asyncio.to_thread`) also use, and that often wait there on a model's
+        lock. With asyncio's default 6 threads on 2 cores, a frame can queue behind them. Threads are
+        cheap: give the loop enough that a frame never waits for a model to be free."""
+        loop = asyncio.get_running_loop()
+        if self._executor_loop is not loop:
+            from concurrent.futures import ThreadPoolExecutor
+
+            loop.set_default_executor(ThreadPoolExecutor(EXECUTOR_THREADS, thread_name_prefix="pool"))
+            self._executor_loop = loop
 
     async def _answer(self, principal: Principal, sdp: str) -> tuple[Call, str]:
         make = self.make_session
