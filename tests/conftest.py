@@ -164,7 +164,7 @@ def realtime_pool(stack: Stack) -> Iterator[RealtimePool]:
     command = [sys.executable, "-m", "api.cli", "realtime", "--processes", "2", "--port", str(port)]
     process = stack.processes.start("realtime", command, settings_env(stack.settings))
     client = redis.Redis.from_url(stack.settings.redis_url or "")
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # each process loads the models; slow on a loaded machine
     while True:
         keys = sorted(k.decode() for k in client.scan_iter("voicechain:realtime:worker:*"))
         if len(keys) == 2:

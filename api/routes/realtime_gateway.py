@@ -129,8 +129,9 @@ async def relay(ws: WebSocket, upstream: Any) -> None:
         for task in (to_pool, to_client):
             task.cancel()
         await asyncio.gather(to_pool, to_client, return_exceptions=True)
-    if to_pool in done and not to_pool.cancelled() and to_pool.exception() is None:
-        code, reason = to_pool.result()  # the client left first
+    left = to_pool.result() if to_pool in done and to_pool.exception() is None else None
+    if left is not None:
+        code, reason = left  # the client left first
         with contextlib.suppress(Exception):
             await upstream.close(_RESERVED.get(code, code), reason)
         return
@@ -141,8 +142,9 @@ async def relay(ws: WebSocket, upstream: Any) -> None:
         await ws.close(_RESERVED.get(code, code), upstream.close_reason or None)
 
 
-async def _client_to_pool(ws: WebSocket, upstream: Any) -> tuple[int, str]:
-    """Client frames to the pool, as received; returns the client's close code and reason."""
+async def _client_to_pool(ws: WebSocket, upstream: Any) -> tuple[int, str] | None:
+    """Client frames to the pool, as received; returns the client's close code and reason, or None
+    when the pool closed first (its code is then the one to pass on)."""
     receive, send = ws.receive, upstream.send
     while True:
         message = await receive()
@@ -152,7 +154,7 @@ async def _client_to_pool(ws: WebSocket, upstream: Any) -> tuple[int, str]:
         try:
             await send(text if text is not None else message.get("bytes") or b"")
         except websockets.ConnectionClosed:
-            return 1000, ""
+            return None
 
 
 async def _pool_to_client(ws: WebSocket, upstream: Any) -> None:

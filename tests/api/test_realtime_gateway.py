@@ -131,6 +131,22 @@ def test_browser_subprotocols_and_single_use_secret(stack: Any, realtime_pool: A
     assert set(_live(stack).values()) == {0}, "the pool session must end with the client"
 
 
+def test_pool_close_code_reaches_the_client(stack: Any, realtime_pool: Any) -> None:
+    """A frame over the pool's hard size cap: the pool closes with 1009, and so does the relay."""
+
+    async def main() -> None:
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        async with websockets.connect(_ws_url(stack), additional_headers=headers) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (5 << 20)}))
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 20)
+            assert ws.close_code == 1009, (ws.close_code, ws.close_reason)
+
+    asyncio.run(main())
+
+
 def test_call_id_routes_to_the_process_named_by_the_call_key(stack: Any, realtime_pool: Any) -> None:
     """With `?call_id=` the gateway goes to the process the call key names, not the least loaded one."""
     client = redis.Redis.from_url(stack.settings.redis_url)
