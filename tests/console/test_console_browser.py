@@ -153,3 +153,34 @@ def test_live_view_talks_to_the_agent(live_stack: LiveStack, browser, artifacts:
     assert stats["transport"] == "websocket" and page.inner_text("#live-via") == "WebSocket"
     assert page.locator("#live-turns li").count() == len(stats["latenciesMs"])
     assert not stats["errors"], stats
+
+
+def test_live_view_shows_a_tool_call_as_it_happens(
+    live_stack: LiveStack, browser, speech, tmp_path: Path, artifacts: Path
+) -> None:
+    """A spoken weather request: the pool's agent calls get_weather; the transcript shows the call with
+    its arguments, then its output, then the spoken answer. (Its own Chromium: one fake file per launch.)"""
+    question = piper_question(speech, tmp_path, "What is the weather like in London today?")
+    chromium = browser.browser_type.launch(executable_path=CHROMIUM, args=chromium_args(question))
+    try:
+        page = chromium.new_page(viewport={"width": 1100, "height": 800})
+        page.goto(live_stack.api_url + "/#live?transport=websocket")
+        page.click("#live-start")
+        tool = "#live-transcript li.tool.done[data-name=get_weather]"
+        try:
+            page.wait_for_selector(tool, timeout=120_000)
+            page.wait_for_function(
+                "() => voicechainConsole.live.stats.assistantTranscripts.length > 0", timeout=60_000
+            )
+        finally:
+            page.screenshot(path=str(artifacts / "console-live-tool.png"), full_page=True)
+        text = page.inner_text(tool)
+        stats = page.evaluate("() => voicechainConsole.live.stats")
+        page.click("#live-stop")
+    finally:
+        chromium.close()
+    assert "get_weather(" in text and "→" in text and "degrees" in text, text
+    assert [c["name"] for c in stats["toolCalls"]] == ["get_weather"], stats
+    assert "london" in stats["toolCalls"][0]["arguments"].lower(), stats
+    assert "london" in stats["assistantTranscripts"][-1].lower(), stats
+    assert not stats["errors"], stats
