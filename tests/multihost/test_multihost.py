@@ -8,10 +8,9 @@
 
 Hosts are Linux network namespaces on one bridge (tests/multihost/netns.py); they share the filesystem,
 which stands in for the shared artifact volume. Cutting `speech` leaves its worker alive but unreachable
-with an unacked message and a liveness key it can no longer refresh: the sweeper (on the api host) re-sends
-the stage once the key expires, and Redis gives the message back after the visibility timeout (20 s here,
-above a 15 s task time limit); the spare runs the stage again. Needs root; skips where namespaces cannot
-be made.
+with an unacked message; Redis gives the message back after the visibility timeout (set to 20 s here,
+above a 15 s task time limit), and the spare runs the stage again. Needs root; skips where namespaces
+cannot be made.
 """
 
 from __future__ import annotations
@@ -142,7 +141,6 @@ def cluster(network: Network, postgres: str, tmp_path_factory: pytest.TempPathFa
             ),
             env,
         )
-        processes.start("sweeper", on("api", sys.executable, "-m", "api.cli", "sweeper"), env)
         processes.start("speech", worker("speech", "stt,tts"), env)
         processes.start("brain", worker("brain", "agent,policy"), env)
         base_url = f"http://{network.address('api')}:8000"
