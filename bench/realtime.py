@@ -297,7 +297,10 @@ def main() -> None:
     tails = speak([t for _, _, t in texts], args.voice)
     unfinished = [(h, p, t) for h, (_, p, _), t in zip(heads, texts, tails, strict=True)]
     modes = args.modes.split(",")
-    rows: list[tuple[str, int, Turns, float]] = []
+    print(f"\nVoice-to-voice latency, {args.voice} voice, {len(questions)} questions per session (ms)")
+    cols = ("turns", "p50", "p95", "after p50", "after p95", "x 1 sess", "cut-ins", "wall s")
+    print(f"{'mode':14}{'sessions':>9}" + "".join(f"{c:>11}" for c in cols), flush=True)
+    single: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as data_dir:
         server = start_server(args.port, data_dir)
         try:
@@ -306,23 +309,20 @@ def main() -> None:
             for k in (1, args.sessions):
                 for mode in modes:
                     t0 = time.monotonic()
-                    turns = asyncio.run(run_config(base, mode, k, questions, unfinished if k == 1 else []))
-                    rows.append((mode, k, turns, time.monotonic() - t0))
+                    t = asyncio.run(run_config(base, mode, k, questions, unfinished if k == 1 else []))
+                    p50 = _percentile(t.latency, 50)
+                    single.setdefault(mode, p50)
+                    cut = f"{t.cut_ins}/{t.unfinished}" if t.unfinished else "-"
+                    print(
+                        f"{mode:14}{k:>9}{len(t.latency):>11}{p50:>11.0f}"
+                        f"{_percentile(t.latency, 95):>11.0f}{_percentile(t.after_end, 50):>11.0f}"
+                        f"{_percentile(t.after_end, 95):>11.0f}{p50 / single[mode]:>11.2f}{cut:>11}"
+                        f"{time.monotonic() - t0:>11.0f}",
+                        flush=True,
+                    )
         finally:
             server.terminate()
             server.wait(30)
-    print(f"\nVoice-to-voice latency, {args.voice} voice, {len(questions)} questions per session (ms)")
-    cols = ("turns", "p50", "p95", "after p50", "after p95", "x 1 sess", "cut-ins")
-    print(f"{'mode':14}{'sessions':>9}" + "".join(f"{c:>11}" for c in cols))
-    single = {mode: _percentile(t.latency, 50) for mode, k, t, _ in rows if k == 1}
-    for mode, k, t, _ in rows:
-        cut = f"{t.cut_ins}/{t.unfinished}" if t.unfinished else "-"
-        ratio = _percentile(t.latency, 50) / single[mode]
-        print(
-            f"{mode:14}{k:>9}{len(t.latency):>11}{_percentile(t.latency, 50):>11.0f}"
-            f"{_percentile(t.latency, 95):>11.0f}{_percentile(t.after_end, 50):>11.0f}"
-            f"{_percentile(t.after_end, 95):>11.0f}{ratio:>11.2f}{cut:>11}"
-        )
     print(
         "\np50/p95: last speech sample sent -> first response.output_audio.delta. after: from the turn end"
         " the server declared (speech_stopped) to the first audio. cut-ins: replies started before an"
