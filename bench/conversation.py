@@ -105,7 +105,7 @@ def run(model: LlamaCppChatModel, options: GenerationOptions, *, verbose: bool =
             flags = "".join(
                 f for f, on in (("T", on_topic), ("R", verbatim), ("S", shape), ("L", leak)) if on
             )
-            print(f"{index + 1:2d} [{flags:4}] {question}\n      -> {answer}")
+            print(f"{index + 1:2d} [{flags:4}] {question}\n      -> {answer}", flush=True)
     score.seconds = time.perf_counter() - started
     return score
 
@@ -129,6 +129,7 @@ def main() -> None:
         model.focus = FOCUS if focus else None
         score = run(model, options, verbose=args.turns is not None)
         rows.append((label, score))
+        print(f"{label}: on topic {score.on_topic}/{n}, verbatim {score.verbatim}", flush=True)
     print(f"\n{n} questions, SmolLM2-135M Q4_1, max_tokens {args.max_tokens}, temperature {args.temperature}")
     print(f"{'window':32} {'on topic':>8} {'verbatim':>8} {'shape':>6} {'leaks':>6} {'s/turn':>7}")
     for label, s in rows:
