@@ -140,8 +140,5 @@ class TranscriptionSession(RealtimeSession):
     def _start_response(self, **kw: Any) -> None:
         """Never: a transcription session has no model to answer with."""
 
-    def _speculate(self) -> None:
-        """No reply is prepared during pauses: none will be given."""
-
     def _prefill(self) -> None:
         """No model reads the conversation."""

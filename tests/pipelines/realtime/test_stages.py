@@ -80,7 +80,7 @@ def test_audio_round_trip_lengths() -> None:
             '{"type": "response.create", "response": {"output_modalities": ["video"]}}',
             "invalid_request_error",
         ),
-        ('{"type": "conversation.item.retrieve", "item_id": "x"}', "unknown_event"),
+        ('{"type": "conversation.item.fetch", "item_id": "x"}', "unknown_event"),
     ],
 )
 def test_bad_client_events(raw: str, code: str) -> None:
