@@ -27,7 +27,7 @@ STORY_INSTRUCTIONS = "You are a storyteller. You tell long stories of at least t
 
 
 def unexpected(errors: list[str]) -> list[str]:
-    """Every server error the SDK reported: the pool serves all it sends (`conversation.item.retrieve` too)."""
+    """Every server error the SDK reported: the pool serves all it sends (item retrieve too)."""
     return list(errors)
 
 
