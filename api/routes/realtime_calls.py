@@ -4,22 +4,27 @@ Clients derive every realtime URL from the API's base URL (the JS SDK posts its 
 `<baseUrl>/calls`), so the API accepts calls and hands each to a pool process: a new call goes to the
 least loaded one in the Redis registry, a hangup to the process named by the call's Redis key. The body
 and the `Authorization` header travel as received: the pool authenticates (it is where an `ek_` secret
-is consumed), so the API holds no call state and any API replica can route any call. Only signalling
-passes here; the media flows between the browser and the pool process directly.
+is consumed), so the API holds no call state and any API replica can route any call. The API still
+refuses at its edge what no pool process would take (no or a wrong credential, an API key without the
+`realtime` scope, a malformed offer), so such a request costs no routing and answers 4xx even when no
+pool process is up; an `ek_` secret is only looked at there, never used up. Only signalling passes here;
+the media flows between the browser and the pool process directly.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SettingsDep
+from api.deps import SettingsDep, authenticate
 from api.errors import ApiError
 from workers.celery_app import DEFAULT_BROKER
-from workers.realtime.calls import CALL_KEY, MAX_OFFER_BYTES
+from workers.realtime.auth import SECRET_PREFIX, client_secret_exists
+from workers.realtime.calls import CALL_KEY, MAX_OFFER_BYTES, CallError, check_offer
 from workers.realtime.registry import PREFIX, least_loaded
 
 router = APIRouter(prefix="/v1/realtime", tags=["realtime"])
@@ -29,21 +34,63 @@ _RETURNED_HEADERS = ("content-type", "location", "retry-after")
 
 
 @router.post("/calls", status_code=201, response_class=Response)
-async def create_call(request: Request, settings: SettingsDep) -> Response:
+async def create_call(
+    request: Request,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
     """Answer an SDP offer (`application/sdp`, or `multipart/form-data` with `sdp` and `session`):
     `201` with the SDP answer and `Location: /v1/realtime/calls/rtc_...`."""
-    body = await _bounded_body(request)
     async with _redis(settings) as redis:
+        await _admit(request, settings, redis, authorization)
+        body = await _bounded_body(request)
+        _check_body(request, body)
         worker = await _least_loaded(redis)
     return await _forward(request, worker, "/v1/realtime/calls", body)
 
 
 @router.post("/calls/{call_id}/hangup", response_class=Response)
-async def hangup_call(call_id: str, request: Request, settings: SettingsDep) -> Response:
+async def hangup_call(
+    call_id: str,
+    request: Request,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
     """End a call; the pool process holding it checks that the caller's key owns it."""
     async with _redis(settings) as redis:
+        await _admit(request, settings, redis, authorization)
         worker = await _holder(redis, call_id)
     return await _forward(request, worker, f"/v1/realtime/calls/{call_id}/hangup", b"")
+
+
+async def _admit(request: Request, settings: Any, redis: Any, authorization: str | None) -> None:
+    """401 / 403 / 429 as every other route answers them; a live `ek_` secret passes untouched."""
+    token = (authorization or "")[7:].strip() if (authorization or "").lower().startswith("bearer ") else ""
+    if not token.startswith(SECRET_PREFIX):
+        await run_in_threadpool(authenticate, request, settings, authorization)  # it may read the database
+        return
+    try:
+        live = await client_secret_exists(redis, token)
+    except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+        raise ApiError(503, "the registry is unavailable; try again shortly", code="broker_unavailable",
+                       headers={"Retry-After": "5"}) from exc  # fmt: skip
+    if not live:
+        raise ApiError(401, "invalid, expired or already used client secret", code="invalid_api_key",
+                       headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+
+def _check_body(request: Request, body: bytes) -> None:
+    """A plain offer is checked here as the pool would check it; multipart is left to the pool."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        return
+    if ctype not in ("application/sdp", "text/plain", ""):
+        raise ApiError(415, "send the offer as application/sdp or multipart/form-data",
+                       code="unsupported_media")  # fmt: skip
+    try:
+        check_offer(body.decode("utf-8", "replace"))
+    except CallError as err:
+        raise ApiError(err.status, err.message, code=err.code) from err
 
 
 class _redis:

@@ -8,7 +8,10 @@ likely the user has finished, and reads the speculative transcript (Whisper's, p
   on espeak-ng Smart Turn gives 0.8-0.98 to "I would like to book a table for");
 - it ends on a preposition, or without a full stop or question mark: unsure; it may end only after
   `unsure_wait_ms` of silence;
-- a full sentence: finished once the model agrees (`threshold`).
+- a full sentence: finished once the model agrees (`threshold`), or once the silence has also reached
+  `unsure_wait_ms`: on voices it was not trained on (espeak-ng) Smart Turn gives 0.3 to "What is the
+  capital of France?", and the words, with a second of silence behind them, outvote it; a pause inside
+  an utterance (0.6-0.9 s) stays shorter than that.
 A finished turn ends at once; any other is judged again every `recheck_ms`, and ends at the preset's
 maximum wait at the latest.
 
@@ -107,6 +110,8 @@ def finished(probability: float | None, transcript: str | None, silence_ms: int,
         return False
     if probability is None:
         return words is not None or silence_ms >= BLIND_WAIT_MS
+    if words == "complete" and silence_ms >= preset.unsure_wait_ms:
+        return True  # a full sentence and a long pause: a model that doubts it is outvoted
     return probability >= preset.threshold
 
 

@@ -145,16 +145,20 @@ class RealtimeSession:
             await self._send(error_event(err))
 
     async def _on_session_update(self, ev: BaseModel) -> None:
-        old = self.config
-        self.config = apply_update(old, ev.session)  # type: ignore[attr-defined]
-        if self.config.input_format != old.input_format:
-            self.decoder = InputDecoder(self.config.input_format)
-        if self.config.turn_detection != old.turn_detection:
+        await self._reconfigure(apply_update(self.config, ev.session))  # type: ignore[attr-defined]
+        await self._send(event("session.updated", session=self.config.to_dict(self.id)))
+
+    async def _reconfigure(self, new: SessionConfig) -> None:
+        """Adopt `new`, rebuilding the decoder and the turn taking only where they changed (kinds of
+        session that read their update differently share this)."""
+        old, self.config = self.config, new
+        if new.input_format != old.input_format:
+            self.decoder = InputDecoder(new.input_format)
+        if new.turn_detection != old.turn_detection:
             await self.speculator.drop()
             if self.turns is not None:
                 self.turns.close()
             self.turns = self._make_turns()
-        await self._send(event("session.updated", session=self.config.to_dict(self.id)))
 
     async def _on_input_audio_buffer_append(self, ev: BaseModel) -> None:
         samples = self.decoder.decode(decode_b64(ev.audio))  # type: ignore[attr-defined]
@@ -299,8 +303,9 @@ class RealtimeSession:
                 await self._interrupt("turn_detected")
             self._prefill()
         elif isinstance(te, Pausing):
-            if td.create_response and not self.busy:
-                self.speculator.start(self.buffer.peek())
+            respond = td.create_response and not self.busy
+            if respond or td.type == "semantic_vad":  # semantic_vad reads the words even with no reply
+                self.speculator.start(self.buffer.peek(), reply=respond)
         elif isinstance(te, Resumed):
             await self.speculator.drop()
         elif isinstance(te, SpeechStopped):
@@ -311,7 +316,7 @@ class RealtimeSession:
             )
             spec = self.speculator.take()
             respond = td.create_response and not self.busy
-            if not respond and spec is not None:
+            if spec is not None and spec.replying != respond:  # a reply nobody wants, or none prepared
                 await spec.cancel()
                 spec = None
             await self._commit(self.buffer.take(), item_id, respond=respond, spec=spec)

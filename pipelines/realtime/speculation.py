@@ -27,6 +27,8 @@ class Speculation:
     task: asyncio.Task[None] | None = None
     transcript: str | None = None
     response: Response | None = None
+    #: False: transcribe only (semantic_vad reads the words of a session that will not reply)
+    replying: bool = True
 
     async def cancel(self) -> None:
         if self.task is not None:
@@ -53,12 +55,12 @@ class Speculator:
         self._stt: asyncio.Future[str] | None = None
         self.started = 0  # speculations started (for tests and the bench's profile)
 
-    def start(self, audio: np.ndarray) -> None:
+    def start(self, audio: np.ndarray, *, reply: bool = True) -> None:
         if self.current is not None:
             return
         if self._stt is not None and not self._stt.done():
             return  # a dropped speculation's transcription still runs: do not stack another on the CPU
-        spec = Speculation()
+        spec = Speculation(replying=reply)
         spec.task = asyncio.ensure_future(self._run(spec, audio.copy()))
         self.current = spec
         self.started += 1
@@ -66,7 +68,7 @@ class Speculator:
     async def _run(self, spec: Speculation, audio: np.ndarray) -> None:
         self._stt = asyncio.ensure_future(self._transcribe(audio))  # not cancelled with the speculation
         spec.transcript = await asyncio.shield(self._stt)
-        if not spec.transcript:
+        if not spec.transcript or not spec.replying:
             return
         spec.response = self._reply(spec.transcript)
         spec.response.start()

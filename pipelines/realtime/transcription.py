@@ -21,7 +21,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipelines.realtime.audio import InputDecoder
 from pipelines.realtime.config import SessionConfig, _audio_changes, _format_dict
 from pipelines.realtime.protocol import ProtocolError, event
 from pipelines.realtime.session import RealtimeSession
@@ -112,16 +111,12 @@ class TranscriptionSession(RealtimeSession):
         await super()._send(data)
 
     async def _on_session_update(self, ev: BaseModel) -> None:
-        old = self.config
         try:
-            self.config = apply_transcription_update(old, ev.session)  # type: ignore[attr-defined]
+            new = apply_transcription_update(self.config, ev.session)  # type: ignore[attr-defined]
         except ProtocolError as err:
             err.event_id = ev.event_id  # type: ignore[attr-defined]
             raise
-        if self.config.input_format != old.input_format:
-            self.decoder = InputDecoder(self.config.input_format)
-        if self.config.turn_detection != old.turn_detection:
-            self.detector = self._make_detector()
+        await self._reconfigure(new)
         await self._send(event("session.updated", session=describe(self.config, self.id)))
 
     async def _on_response_create(self, ev: BaseModel) -> None:

@@ -91,6 +91,20 @@ class TurnTaking:
             return  # the previous judgement of this pause is still running; the next check comes later
         self._judging = asyncio.ensure_future(self._run_judge(candidate))
 
+    async def _words(self, silence_ms: int) -> str | None:
+        """The speculative transcript, waited for only until the pause reaches `unsure_wait_ms`.
+
+        On a loaded machine Whisper can take longer than the pause itself; a verdict that waited for it
+        would land after the user spoke again and be thrown away, merging two turns. Past that point the
+        model's verdict stands alone (as it does without words)."""
+        assert self.preset is not None
+        budget_s = max(0.05, (self.preset.unsure_wait_ms - silence_ms) / 1000)
+        try:
+            return await asyncio.wait_for(self._transcript(), budget_s)
+        except TimeoutError:
+            log.info("semantic_vad: no transcript in %.0f ms; the model judges alone", budget_s * 1000)
+            return None
+
     async def _run_judge(self, candidate: Candidate) -> None:
         assert self.preset is not None
         probability: float | None = None
@@ -103,10 +117,15 @@ class TurnTaking:
             except Exception:  # the words still decide; a broken model must not end the session
                 log.exception("end-of-turn model failed")
             model_ms = (time.perf_counter() - t0) * 1000
-        # The words matter only if the sound says "finished": an unfinished verdict needs no transcript.
+        # The words matter if the sound says "finished", or once the pause is long enough for a full
+        # sentence to outvote a doubting model (`semantic.finished`); before that none are awaited.
         text = None
-        if probability is None or probability >= self.preset.threshold:
-            text = await self._transcript()
+        if (
+            probability is None
+            or probability >= self.preset.threshold
+            or candidate.silence_ms >= self.preset.unsure_wait_ms
+        ):
+            text = await self._words(candidate.silence_ms)
         done = finished(probability, text, candidate.silence_ms, self.preset)
         self.verdicts.append(
             Verdict(candidate.pause_id, candidate.silence_ms, probability, text, done, model_ms)

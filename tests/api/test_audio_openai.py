@@ -142,7 +142,7 @@ def test_errors_are_openai_shaped(client: OpenAI, stack: Stack) -> None:
     assert too_long.value.body["code"] == "invalid_value" and too_long.value.body["param"] == "input"
 
     with pytest.raises(openai.BadRequestError) as unknown:
-        client.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="aac")  # type: ignore[arg-type]
+        client.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="m4a")  # type: ignore[arg-type]
     assert unknown.value.body["param"] == "response_format"
 
     with pytest.raises(openai.BadRequestError) as bad_transcript_format:

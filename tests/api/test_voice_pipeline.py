@@ -86,10 +86,12 @@ async def _streamed(stack: Any, audio: np.ndarray) -> tuple[Repeat, int, list[st
     result = await _pipeline(stack, workflow).run(streamed)
 
     async def microphone() -> None:
-        step = 24 * 40  # 40 ms chunks, at twice real time
+        # 40 ms chunks at real time, as a microphone gives them: semantic_vad (the SDK's default) judges
+        # each pause while it lasts, so audio sent faster than it was spoken would outrun the judge
+        step = 24 * 40
         for i in range(0, len(audio), step):
             await streamed.add_audio(audio[i : i + step])
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.04)
         await streamed.add_audio(None)
 
     mic = asyncio.create_task(microphone())

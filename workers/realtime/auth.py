@@ -90,6 +90,13 @@ async def consume_client_secret(redis: AsyncRedisLike, value: str) -> Principal 
     return Principal(owner=record["owner"], kind="client_secret", session=record.get("session") or {})
 
 
+async def client_secret_exists(redis: Any, value: str) -> bool:
+    """Whether an `ek_` secret is live, without using it up (the edge checks it; the pool consumes it)."""
+    if not value.startswith(SECRET_PREFIX) or len(value) > 200:
+        return False
+    return bool(await redis.exists(_REDIS_KEY + _digest(value)))
+
+
 def credential(headers: Mapping[str, str], subprotocols: Iterable[str]) -> str | None:
     """The bearer token from the Authorization header, else from an `openai-insecure-api-key.` subprotocol."""
     auth = headers.get("authorization", "")

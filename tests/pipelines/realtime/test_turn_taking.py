@@ -186,6 +186,17 @@ def test_verdicts() -> None:
     assert not finished(None, None, 192, auto) and finished(None, None, 512, auto)
 
 
+def test_a_full_sentence_outvotes_a_doubting_model_after_a_long_pause() -> None:
+    """Smart Turn gives 0.3 to espeak-ng's "What is the capital of France?": after a second of silence the
+    words win (the Agents SDK's VoicePipeline sends two such sentences 1.5 s apart), but not within the
+    0.6-0.9 s pauses people make inside a sentence, nor for words that hold the turn."""
+    auto = preset_for("auto")
+    assert not finished(0.3, "What is the capital of France?", 900, auto)
+    assert finished(0.3, "What is the capital of France?", auto.unsure_wait_ms, auto)
+    assert not finished(0.3, "Tell me a fun fact about", auto.unsure_wait_ms, auto)
+    assert not finished(0.3, "I would like a table and", auto.unsure_wait_ms, auto)
+
+
 def test_presets_stay_within_openais_caps_and_config_agrees() -> None:
     for name, preset in EAGERNESS.items():
         assert preset.candidate_ms < preset.unsure_wait_ms < preset.max_wait_ms
