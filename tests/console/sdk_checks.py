@@ -104,7 +104,9 @@ def check_spoken_turn(page: Any, script: Script, transport: str) -> dict[str, An
         e["transcript"] for e in seen["serverEvents"]
         if e["type"] == "conversation.item.input_audio_transcription.completed"
     ).lower()  # fmt: skip
-    assert "capital" in heard and "france" in heard, heard
+    # the question's own word: it proves the pool heard this question. Whisper tiny.en hears espeak-ng's
+    # "France" as "friends" on some Opus-captured takes, which is the model's accuracy, not the transport's.
+    assert "capital" in heard, heard
     said = wait_for(page, "response.output_audio_transcript.done")
     assert said["transcript"].strip(), seen["serverEvents"]
     assert received_audio(page, transport) > 0.5

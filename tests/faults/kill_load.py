@@ -137,6 +137,10 @@ def kill_spread(
         stop.wait(gap_s)
 
 
+#: turns posted beyond the planned ones while kills still wait for a stage to land in
+EXTRA_TURNS = 8
+
+
 def run_kill_load(
     target: Target,
     audio: bytes,
@@ -163,7 +167,11 @@ def run_kill_load(
     )
     killer.start()
     refused: list[str] = []
-    for _ in range(turns):
+    posted = 0
+    # A loaded machine can run the planned turns out before the kills have all found a stage to land in
+    # (a killed worker takes a while to reload its models): then a few more turns give them the chance.
+    while posted < turns or (len(done_kills) < kills and posted < turns + EXTRA_TURNS and killer.is_alive()):
+        posted += 1
         while max_in_flight and ids and _open(target, ids) >= max_in_flight:
             time.sleep(0.3)
         try:
@@ -182,7 +190,7 @@ def run_kill_load(
     deadline = time.monotonic() + 30  # webhooks go through their own queue: give the last ones a moment
     while time.monotonic() < deadline and len(target.audit(ids)["webhook_posts"]) < len(ids):
         time.sleep(0.5)
-    result = LoadResult(turns, ids, refused, done_kills, statuses, target.audit(ids))
+    result = LoadResult(len(ids) + len(refused), ids, refused, done_kills, statuses, target.audit(ids))
     times = target.turn_times(ids)
     for kill in done_kills:
         created, end, starts = times[kill.turn_id]
