@@ -24,7 +24,7 @@ from api.deps import SettingsDep, authenticate
 from api.errors import ApiError
 from workers.celery_app import DEFAULT_BROKER
 from workers.realtime.auth import SECRET_PREFIX, client_secret_exists
-from workers.realtime.calls import CALL_KEY, MAX_OFFER_BYTES, CallError, check_offer
+from workers.realtime.calls import CALL_KEY, MAX_OFFER_BYTES, CallError, read_offer
 from workers.realtime.registry import PREFIX, least_loaded
 
 router = APIRouter(prefix="/v1/realtime", tags=["realtime"])
@@ -44,7 +44,7 @@ async def create_call(
     async with _redis(settings) as redis:
         await _admit(request, settings, redis, authorization)
         body = await _bounded_body(request)
-        _check_body(request, body)
+        await _check_offer(request, body)
         worker = await _least_loaded(redis)
     return await _forward(request, worker, "/v1/realtime/calls", body)
 
@@ -79,16 +79,15 @@ async def _admit(request: Request, settings: Any, redis: Any, authorization: str
                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
 
 
-def _check_body(request: Request, body: bytes) -> None:
-    """A plain offer is checked here as the pool would check it; multipart is left to the pool."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "multipart/form-data":
-        return
-    if ctype not in ("application/sdp", "text/plain", ""):
-        raise ApiError(415, "send the offer as application/sdp or multipart/form-data",
-                       code="unsupported_media")  # fmt: skip
+async def _check_offer(request: Request, body: bytes) -> None:
+    """The pool's own reading of the offer (`read_offer`: media type, SDP, session part), over the bytes
+    already read, so what no pool process would take is refused here."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
     try:
-        check_offer(body.decode("utf-8", "replace"))
+        await read_offer(Request(request.scope, receive))
     except CallError as err:
         raise ApiError(err.status, err.message, code=err.code) from err
 
