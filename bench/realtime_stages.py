@@ -43,8 +43,8 @@ def main() -> None:
     from pipelines.providers.base import ChatMessage
     from pipelines.realtime.config import DEFAULT_INSTRUCTIONS
     from pipelines.realtime.engines import load_engines
-    from pipelines.realtime.response import _first_clause
     from pipelines.settings import Settings
+    from pipelines.text.clauses import first_chunk
     from pipelines.text.sentences import SentenceSplitter
 
     settings = Settings()
@@ -75,7 +75,7 @@ def main() -> None:
             if first_clause is None:
                 head += delta
                 released = splitter.feed(delta)
-                clause = released[0] if released else _first_clause(head)
+                clause = released[0] if released else first_chunk(head)
                 if clause:
                     first_clause = now
                     row["clause cpu"] = (time.process_time() - c0) * 1000

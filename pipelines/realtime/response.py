@@ -27,6 +27,7 @@ from pipelines.realtime.gate import Gate
 from pipelines.realtime.guardrails import Guard, Tripped
 from pipelines.realtime.protocol import event, new_id
 from pipelines.realtime.tools import Plan, tool_schemas
+from pipelines.text.clauses import first_chunk
 from pipelines.text.sentences import SentenceSplitter, split_sentences
 
 CHUNK_MS = 100  # size of one output audio delta
@@ -359,7 +360,7 @@ class _MessageOut:
         splitter = SentenceSplitter()
         options = r.engines.options(r.config.max_output_tokens)
         try:
-            head: str | None = ""  # text before the first release; a long first sentence is cut at a comma
+            head: str | None = ""  # text before the first release; a long first sentence is cut early
             async for delta in stream_in_thread(
                 r.slot.chat,
                 r.messages,
@@ -374,7 +375,7 @@ class _MessageOut:
                 released = splitter.feed(delta)
                 if head is not None:
                     head += delta
-                    clause = _first_clause(head) if not released else None
+                    clause = first_chunk(head) if not released else None
                     if clause is not None:
                         released, splitter = [clause], SentenceSplitter()
                         splitter.feed(head[len(clause) :])
@@ -483,19 +484,6 @@ class _MessageOut:
 
         await r.gate.do(remember)
         await r._item_done(self.item, self.index)
-
-
-FIRST_CLAUSE_MIN_WORDS = 3
-_CLAUSE_ENDS = (", ", "; ", ": ")
-
-
-def _first_clause(text: str) -> str | None:
-    """The first clause of the opening sentence (up to a comma, semicolon or colon after 3+
-    words), spoken as soon as it exists: the first audio waits for a few words, not a sentence."""
-    cut = max(text.rfind(mark) for mark in _CLAUSE_ENDS)
-    if cut < 0 or len(text[:cut].split()) < FIRST_CLAUSE_MIN_WORDS:
-        return None
-    return text[: cut + 1]
 
 
 def _b64(data: bytes) -> str:

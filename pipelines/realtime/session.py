@@ -40,6 +40,7 @@ Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than 100 ms of audio; so do we
 CLOSE_TRANSCRIBE_S = 5.0  # how long a closing session waits for its last utterance's transcript
+STT_TAIL_SAMPLES = 4_000  # 250 ms of silence after the words for Whisper (see `_stt`)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class SessionLimits:
     max_buffer_ms: int = 120_000
     output_lead_ms: float = 1000.0
     max_history_items: int = 12  # items of history given to the model with each response
-    speculate_after_ms: int = 96  # 3 silent frames: the reply is ready by the end of a 500 ms wait
+    speculate_after_ms: int = 64  # 2 silent frames of 32 ms (see docs/scaling.md, "first audio")
 
 
 class RealtimeSession:
@@ -99,6 +100,7 @@ class RealtimeSession:
                 self.config = replace(self.config, instructions=self.tools.instructions)
         self.conversation_id = await asyncio.to_thread(self.sink.open, self.id, owner=owner, agent=agent)
         await self._send(event("session.created", session=self.config.to_dict(self.id)))
+        self._prefill()  # the instructions into the KV cache now, not while the first turn waits on them
 
     async def close(self) -> None:
         """Stop all work, but let the last words be transcribed and everything said be stored."""
@@ -152,6 +154,8 @@ class RealtimeSession:
         """Adopt `new`, rebuilding the decoder and the turn taking only where they changed (kinds of
         session that read their update differently share this)."""
         old, self.config = self.config, new
+        if new.instructions != old.instructions and not len(self.conversation):
+            self._prefill()
         if new.input_format != old.input_format:
             self.decoder = InputDecoder(new.input_format)
         if new.turn_detection != old.turn_detection:
@@ -392,9 +396,13 @@ class RealtimeSession:
         self._persist(Record("user", item["id"], text or "", {"audio_ms": len(audio) // 16}))
 
     async def _stt(self, audio: np.ndarray) -> str:
+        """Whisper hears the words with a quarter second of silence after them: a speculation cuts the
+        audio ~0.1 s into the pause, and cut that short Whisper drops the closing "?" or "." that
+        semantic_vad reads as a finished sentence (piper questions, bench: same words either way)."""
         if len(audio) < 1600:
             return ""
-        return await asyncio.to_thread(self.engines.transcribe, audio)
+        padded = np.concatenate([audio, np.zeros(STT_TAIL_SAMPLES, dtype=audio.dtype)])
+        return await asyncio.to_thread(self.engines.transcribe, padded)
 
     def _prefill(self) -> None:
         """While the user speaks, have the model read the conversation so far (a hint; see `prefill`)."""

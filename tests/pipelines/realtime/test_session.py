@@ -129,7 +129,8 @@ def test_server_vad_turn_uses_speculation_once() -> None:
 
 
 def test_model_reads_the_conversation_while_the_user_speaks() -> None:
-    """At each speech start the history so far is prefilled, and the reply's prompt starts with it."""
+    """At session start the instructions, and at each speech start the history so far, are prefilled,
+    and the reply's prompt starts with them."""
 
     async def main() -> None:
         engines = fake_engines(reply="It is sunny.")
@@ -140,9 +141,9 @@ def test_model_reads_the_conversation_while_the_user_speaks() -> None:
             await h.wait_for("response.done", turn)
             await h.settle()
         chat = engines.chat
-        assert len(chat.prefilled) == 2  # type: ignore[attr-defined]
-        first, second = chat.prefilled  # type: ignore[attr-defined]
-        assert [m.role for m in first] == ["system"]
+        assert len(chat.prefilled) == 3  # type: ignore[attr-defined]
+        at_start, first, second = chat.prefilled  # type: ignore[attr-defined]
+        assert [m.role for m in at_start] == [m.role for m in first] == ["system"]
         assert [m.role for m in second] == ["system", "user", "assistant"]
         prompt = chat.seen[-1]  # type: ignore[attr-defined]
         assert prompt[: len(second)] == second and prompt[len(second)].role == "user"

@@ -9,7 +9,6 @@ from pipelines.realtime.audio import InputDecoder, OutputEncoder, chunk_bytes, d
 from pipelines.realtime.config import TurnDetection
 from pipelines.realtime.conversation import Spoken, heard_text
 from pipelines.realtime.protocol import ProtocolError, parse_client_event
-from pipelines.realtime.response import _first_clause
 from pipelines.realtime.turns import Pausing, Resumed, SpeechStarted, SpeechStopped, TurnDetector
 from tests.pipelines.realtime.fakes import LoudnessVAD
 
@@ -51,11 +50,6 @@ def test_heard_text_cuts_inside_a_sentence() -> None:
     assert heard_text(spoken, 400) == "One two three four."
     assert heard_text(spoken, 700) == "One two three four. Five six seven"
     assert heard_text(spoken, 5000) == "One two three four. Five six seven eight."
-
-
-def test_first_clause_only_for_long_openings() -> None:
-    assert _first_clause("Sure, I") is None
-    assert _first_clause("The capital of France is Paris, and") == "The capital of France is Paris,"
 
 
 def test_audio_round_trip_lengths() -> None:
