@@ -43,7 +43,7 @@ def main() -> None:
     from pipelines.providers.base import ChatMessage
     from pipelines.realtime.config import DEFAULT_INSTRUCTIONS
     from pipelines.realtime.engines import load_engines
-    from pipelines.realtime.response import _first_clause
+    from pipelines.realtime.message_out import first_clause as _first_clause
     from pipelines.settings import Settings
     from pipelines.text.sentences import SentenceSplitter
 

@@ -8,8 +8,8 @@ import pytest
 from pipelines.realtime.audio import InputDecoder, OutputEncoder, chunk_bytes, duration_ms
 from pipelines.realtime.config import TurnDetection
 from pipelines.realtime.conversation import Spoken, heard_text
+from pipelines.realtime.message_out import first_clause
 from pipelines.realtime.protocol import ProtocolError, parse_client_event
-from pipelines.realtime.response import _first_clause
 from pipelines.realtime.turns import Pausing, Resumed, SpeechStarted, SpeechStopped, TurnDetector
 from tests.pipelines.realtime.fakes import LoudnessVAD
 
@@ -54,8 +54,8 @@ def test_heard_text_cuts_inside_a_sentence() -> None:
 
 
 def test_first_clause_only_for_long_openings() -> None:
-    assert _first_clause("Sure, I") is None
-    assert _first_clause("The capital of France is Paris, and") == "The capital of France is Paris,"
+    assert first_clause("Sure, I") is None
+    assert first_clause("The capital of France is Paris, and") == "The capital of France is Paris,"
 
 
 def test_audio_round_trip_lengths() -> None:
