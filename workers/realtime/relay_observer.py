@@ -72,8 +72,9 @@ class UpstreamObserver:
     def observe(self, ev: dict[str, Any]) -> bool:
         """Take in one upstream event; False: do not show it to the client."""
         kind = ev.get("type")
-        if kind == "session.updated":
-            if self._updates:
+        if kind in ("session.created", "session.updated"):
+            self._session(ev.get("session") or {})  # the output format, for the length of reply audio
+            if kind == "session.updated" and self._updates:
                 _, hide = self._updates.popleft()
                 return not hide
         elif kind == "error":
@@ -85,8 +86,6 @@ class UpstreamObserver:
             self._persist(Record("user", str(ev.get("item_id")), str(ev.get("transcript") or "")))
         elif kind in ("conversation.item.added", "conversation.item.done"):
             self._item(ev.get("item") or {})
-        elif kind in ("session.created", "session.updated"):
-            self._session(ev.get("session") or {})
         elif kind in (
             "response.output_audio.delta",
             "response.output_audio_transcript.done",

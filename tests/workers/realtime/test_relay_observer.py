@@ -114,3 +114,23 @@ def test_calls_of_a_cancelled_response_are_dropped() -> None:
     weather = call_item("get_weather", "c1")
     seen.feed(done("cancelled", weather), done("completed"))
     assert seen.runs == []
+
+
+def test_the_output_format_of_a_session_update_counts_the_reply_audio() -> None:
+    seen = Seen()
+    seen.observer.expect_update("e_own", hide=True)
+    g711 = {"audio": {"output": {"format": {"type": "audio/pcmu"}}}}
+    assert seen.feed({"type": "session.updated", "session": g711}) == [False]  # hidden, and still read
+    assert seen.observer.output_format == "audio/pcmu"
+    second = base64.b64encode(bytes(8_000)).decode()  # 1 s of G.711 at 8 kHz
+    seen.feed(
+        {"type": "response.output_audio.delta", "item_id": "i_a", "delta": second},
+        {"type": "response.output_audio.delta", "item_id": "i_a", "delta": second},
+        {
+            "type": "response.output_audio_transcript.done",
+            "item_id": "i_a",
+            "transcript": "one two three four",
+        },
+        {"type": "conversation.item.truncated", "item_id": "i_a", "audio_end_ms": 1200},
+    )
+    assert seen.records[-1].text == "one two"  # 1.2 s of 2 s heard; as 24 kHz PCM it would be all of it
