@@ -15,7 +15,7 @@
 
 A function tool is run with `FunctionTool.on_invoke_tool`, as the SDK Runner runs it. A handoff switches
 the current agent; the session then takes the new agent's instructions, persists the switch and sends
-`session.updated` (see `RealtimeSession._run_server_tools`).
+`session.updated` (see `pipelines.realtime.server_tools`).
 
 The agent's input and output guardrails run through `guardrails` (`pipelines.realtime.guardrails`).
 """

@@ -149,6 +149,16 @@ class Conversation:
                 )
         return messages
 
+    def last_user_text(self) -> str:
+        """What the user said last: the latest user message's text, or the output of a tool called since
+        (" " if it is empty: a tool that answered is something to respond to)."""
+        for item in reversed(list(self)):
+            if item.get("type") == "message" and item.get("role") == "user":
+                return item_text(item)
+            if item.get("type") == "function_call_output":
+                return item.get("output") or " "
+        return ""
+
 
 def _window_start(n: int, max_items: int | None) -> int:
     """First item in the window: a multiple of `step`, leaving between max - step and max items."""

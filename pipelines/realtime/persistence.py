@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pipelines.realtime.conversation import item_text
+from pipelines.realtime.protocol import new_id
+
+if TYPE_CHECKING:
+    from pipelines.realtime.response import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,29 @@ def record_of(item: dict[str, Any]) -> Record | None:
             "function_call_output", item["id"], item.get("output", ""), {"call_id": item["call_id"]}
         )
     return None
+
+
+def outcome_records(outcome: Outcome) -> list[Record]:
+    """The records of a finished response: its reply (what was heard, and all that was generated), the
+    guardrail that replaced it, and the calls it made."""
+    records: list[Record] = []
+    if outcome.item_id is not None:
+        data = {
+            "generated": outcome.text,
+            "interrupted": outcome.status == "cancelled",
+            "reason": outcome.reason,
+            "response_id": outcome.response_id,
+            "status": outcome.status,
+        }
+        records.append(Record("assistant", outcome.item_id, outcome.heard, data))
+    if (g := outcome.guardrail) is not None:
+        records.append(
+            Record("guardrail", new_id("item"), g.message, {"kind": g.kind, "name": g.name, "agent": g.agent})
+        )
+    for call in outcome.calls:
+        fields = {k: call[k] for k in ("name", "call_id", "arguments")}
+        records.append(Record("function_call", call["id"], "", fields))
+    return records
 
 
 class RecordWriter:

@@ -2,12 +2,16 @@
 
 The handler of client events never waits on a model: transcription and responses run as tasks, so frames
 keep flowing into the VAD while the models work, and a barge-in is noticed within one frame.
+
+The session routes events and holds the state its parts share; each part is driven alone in its tests:
+turn taking (`turn_taking`), speculation, user audio items and their transcripts (`input_items`), the
+client's item edits (`item_events`), replies built (`reply_builder`) and run one at a time (`responses`),
+and the server-tool loop (`server_tools`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,32 +19,28 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from pipelines.providers.base import ChatMessage
 from pipelines.realtime.audio import InputDecoder, decode_b64
-from pipelines.realtime.config import (
-    DEFAULT_INSTRUCTIONS,
-    SessionConfig,
-    apply_update,
-)
-from pipelines.realtime.conversation import Conversation, item_text
+from pipelines.realtime.config import DEFAULT_INSTRUCTIONS, SessionConfig, apply_update
+from pipelines.realtime.conversation import Conversation
 from pipelines.realtime.engines import Engines
-from pipelines.realtime.gate import Gate
 from pipelines.realtime.input_buffer import AudioBuffer
-from pipelines.realtime.persistence import ConversationSink, MemorySink, Record, RecordWriter, record_of
+from pipelines.realtime.input_items import InputItems
+from pipelines.realtime.item_events import ItemEvents
+from pipelines.realtime.persistence import ConversationSink, MemorySink, Record, RecordWriter, outcome_records
 from pipelines.realtime.protocol import ProtocolError, error_event, event, new_id, parse_client_event
+from pipelines.realtime.reply_builder import ReplyBuilder
 from pipelines.realtime.response import Outcome, Response
 from pipelines.realtime.responses import Responses
+from pipelines.realtime.server_tools import ServerTools
 from pipelines.realtime.speculation import Speculation, Speculator
-from pipelines.realtime.tools import AgentRunner, NoTools, ToolRunner, server_tool_names
+from pipelines.realtime.tools import AgentRunner, NoTools, ToolRunner
 from pipelines.realtime.turn_taking import TurnTaking
 from pipelines.realtime.turns import Pausing, Resumed, SpeechStarted, SpeechStopped, TurnEvent
 
-log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than 100 ms of audio; so do we
 CLOSE_TRANSCRIBE_S = 5.0  # how long a closing session waits for its last utterance's transcript
-STT_TAIL_SAMPLES = 4_000  # 250 ms of silence after the words for Whisper (see `_stt`)
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,51 @@ class RealtimeSession:
         self.buffer = AudioBuffer(self.limits.max_buffer_ms)
         self.decoder = InputDecoder(self.config.input_format)
         self.slot = engines.take_slot()  # this session's LLM context, for its prefills and replies
-        self.speculator = Speculator(self._stt, self._speculative_reply)
+        self.inputs = InputItems(
+            engines,
+            self.conversation,
+            send=self._send,
+            persist=self._persist,
+            wants_transcripts=lambda: self.config.transcription is not None,
+        )
+        self.items = ItemEvents(
+            self.conversation,
+            send=self._send,
+            persist=self._persist,
+            input_format=lambda: self.config.input_format,
+            transcribe=self.inputs.transcribe,
+            stop_speaking=self._stop_speaking,
+        )
+        self.server_tools = ServerTools(
+            self.tools,
+            self.conversation,
+            send=self._send,
+            persist=self._persist,
+            handoff=self._agent_switched,
+            respond=self._respond_again,
+        )
+        self.replies = ReplyBuilder(
+            engines,
+            self.conversation,
+            self.tools,
+            self.slot,
+            max_history_items=self.limits.max_history_items,
+            lead_ms=self.limits.output_lead_ms,
+            store=self._store_outcome,
+        )
+        self.speculator = Speculator(
+            self.inputs.stt, lambda words: self.replies.speculative(self.config, words, self._send)
+        )
         self.turns = self._make_turns()
         self.responses = Responses(
             send=self._send,
-            build=self._new_response,
+            build=self.replies.build,
             config=lambda: self.config,
-            history=lambda c: self.conversation.to_messages(c.instructions, self.limits.max_history_items),
-            last_user_text=lambda: _last_user_text(self.conversation),
-            pending=lambda: self._transcribing,
+            history=self.replies.history,
+            last_user_text=self.conversation.last_user_text,
+            pending=lambda: self.inputs.pending,
             after=self._after_response,
         )
-        self._transcribing: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._speech_item_id: str | None = None
         self._idle_timer: asyncio.Task[None] | None = None
@@ -108,9 +141,9 @@ class RealtimeSession:
             self.turns.close()
         await self.speculator.drop()
         await self._interrupt("client_cancelled")
-        if self._transcribing:
-            await asyncio.wait(list(self._transcribing), timeout=CLOSE_TRANSCRIBE_S)
-        for task in [*self._transcribing, *self._background, self._idle_timer]:
+        await self.inputs.wait(CLOSE_TRANSCRIBE_S)
+        self.inputs.cancel()
+        for task in [*self._background, self._idle_timer]:
             if task is not None:
                 task.cancel()
         await self._writer.close()
@@ -202,51 +235,16 @@ class RealtimeSession:
         await self._send(event("input_audio_buffer.cleared"))
 
     async def _on_conversation_item_create(self, ev: BaseModel) -> None:
-        item = ev.item.model_dump(exclude_none=True)  # type: ignore[attr-defined]
-        if item.get("type") not in ("message", "function_call", "function_call_output"):
-            raise ProtocolError(f"Unsupported item type {item.get('type')!r}.", param="item.type")
-        item.setdefault("id", new_id("item"))
-        item.update(object="realtime.item", status="completed")
-        audio = _input_audio(item)
-        previous = self.conversation.add(item, ev.previous_item_id)  # type: ignore[attr-defined]
-        await self._send(event("conversation.item.added", previous_item_id=previous, item=item))
-        if audio is not None:
-            samples = InputDecoder(self.config.input_format).decode(decode_b64(audio))
-            self._track(self._transcribe(item, samples, None))
-            return
-        await self._send(event("conversation.item.done", previous_item_id=previous, item=item))
-        self._persist_item(item)
+        await self.items.create(ev)
 
     async def _on_conversation_item_truncate(self, ev: BaseModel) -> None:
-        item_id = ev.item_id  # type: ignore[attr-defined]
-        if self.response is not None and self.response.outcome.item_id == item_id:
-            await self._interrupt("client_cancelled")
-        heard = self.conversation.truncate(item_id, ev.audio_end_ms)  # type: ignore[attr-defined]
-        await self._send(
-            event(
-                "conversation.item.truncated",
-                item_id=item_id,
-                content_index=ev.content_index,  # type: ignore[attr-defined]
-                audio_end_ms=ev.audio_end_ms,  # type: ignore[attr-defined]
-            )
-        )
-        self._persist(Record("assistant", item_id, heard, {"interrupted": True, "truncated": True}))
+        await self.items.truncate(ev)
 
     async def _on_conversation_item_retrieve(self, ev: BaseModel) -> None:
-        """The JS SDK asks for each item after its transcription, to show the final text."""
-        entry = self.conversation.get(ev.item_id)  # type: ignore[attr-defined]
-        if entry is None:
-            raise ProtocolError(
-                f"Item {ev.item_id!r} not found.",  # type: ignore[attr-defined]
-                code="item_not_found",
-                event_id=ev.event_id,  # type: ignore[attr-defined]
-                param="item_id",
-            )
-        await self._send(event("conversation.item.retrieved", item=entry.item))
+        await self.items.retrieve(ev)
 
     async def _on_conversation_item_delete(self, ev: BaseModel) -> None:
-        self.conversation.delete(ev.item_id)  # type: ignore[attr-defined]
-        await self._send(event("conversation.item.deleted", item_id=ev.item_id))  # type: ignore[attr-defined]
+        await self.items.delete(ev)
 
     async def _on_response_create(self, ev: BaseModel) -> None:
         if self.busy:
@@ -336,115 +334,14 @@ class RealtimeSession:
         spec: Speculation | None = None,
         force: bool = False,
     ) -> None:
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "role": "user",
-            "status": "completed",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
-        previous = self.conversation.add(item)
-        await self._send(event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous))
-        await self._send(event("conversation.item.added", previous_item_id=previous, item=item))
-        self._track(self._transcribe(item, audio, spec))
+        await self.inputs.commit(audio, item_id, spec)
         if respond:
             self._start_response(spec=spec, skip_if_silent=not force)
 
-    def _track(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._transcribing.add(task)
-        task.add_done_callback(self._transcribing.discard)
-
-    async def _transcribe(self, item: dict[str, Any], audio: np.ndarray, spec: Speculation | None) -> None:
-        text: str | None = None
-        if spec is not None:
-            try:
-                assert spec.task is not None
-                await asyncio.shield(spec.task)
-                text = spec.transcript
-            except Exception:  # the speculation failed: transcribe again the ordinary way
-                text = None
-        content = item["content"][0]
-        try:
-            if text is None:
-                text = await self._stt(audio)
-        except Exception as exc:
-            log.exception("transcription failed")
-            await self._send(
-                event(
-                    "conversation.item.input_audio_transcription.failed",
-                    item_id=item["id"],
-                    content_index=0,
-                    error={"type": "server_error", "code": "transcription_failed", "message": str(exc)},
-                )
-            )
-            text = ""
-        else:
-            content["transcript"] = text
-            if self.config.transcription is not None:
-                await self._send(
-                    event(
-                        "conversation.item.input_audio_transcription.completed",
-                        item_id=item["id"],
-                        content_index=0,
-                        transcript=text,
-                        usage={"type": "duration", "seconds": round(len(audio) / 16_000, 3)},
-                    )
-                )
-        await self._send(event("conversation.item.done", item=item))
-        self._persist(Record("user", item["id"], text or "", {"audio_ms": len(audio) // 16}))
-
-    async def _stt(self, audio: np.ndarray) -> str:
-        """Whisper hears the words with a quarter second of silence after them: a speculation cuts the
-        audio ~0.1 s into the pause, and cut that short Whisper drops the closing "?" or "." that
-        semantic_vad reads as a finished sentence (piper questions, bench: same words either way)."""
-        if len(audio) < 1600:
-            return ""
-        padded = np.concatenate([audio, np.zeros(STT_TAIL_SAMPLES, dtype=audio.dtype)])
-        return await asyncio.to_thread(self.engines.transcribe, padded)
-
     def _prefill(self) -> None:
-        """While the user speaks, have the model read the conversation so far (a hint; see `prefill`)."""
-        messages = self.conversation.to_messages(self.config.instructions, self.limits.max_history_items)
-
-        async def run() -> None:
-            try:
-                await asyncio.to_thread(self.engines.prefill, messages, self.slot)
-            except Exception:  # only a head start lost; the reply evaluates the prompt anyway
-                log.exception("prefill failed")
-
-        self._spawn(run())
-
-    # --- speculation -----------------------------------------------------------------------------
-
-    def _speculative_reply(self, transcript: str) -> Response:
-        messages = [
-            *self.conversation.to_messages(self.config.instructions, self.limits.max_history_items),
-            ChatMessage(role="user", content=transcript),
-        ]
-        return self._new_response(self.config, messages, Gate(self._send, open_=False))
+        self._spawn(self.replies.prefill(self.config))
 
     # --- responses -------------------------------------------------------------------------------
-
-    def _new_response(self, config: SessionConfig, messages: list[ChatMessage], gate: Gate) -> Response:
-        # an agent's tools are called when its routes say so (`Plan`); the model is never offered them
-        agent = self.tools if isinstance(self.tools, AgentRunner) else None
-        tools = [*config.tools] if agent else [*config.tools, *self.tools.definitions()]
-        plan = agent.plan(messages) if agent and config.tool_choice != "none" else None
-        return Response(
-            engines=self.engines,
-            config=config,
-            conversation=self.conversation,
-            messages=messages,
-            tools=list(tools),
-            gate=gate,
-            lead_ms=self.limits.output_lead_ms,
-            plan=plan,
-            guard=agent.guardrails if agent else None,
-            persist=self._store_outcome,
-            slot=self.slot,
-        )
 
     def _start_response(
         self, *, overrides: Any = None, spec: Speculation | None = None, skip_if_silent: bool = False
@@ -455,43 +352,20 @@ class RealtimeSession:
     async def _interrupt(self, reason: str) -> None:
         await self.responses.interrupt(reason)
 
+    async def _stop_speaking(self, item_id: str) -> None:
+        """A truncate of the item being spoken stops its response first."""
+        if self.response is not None and self.response.outcome.item_id == item_id:
+            await self._interrupt("client_cancelled")
+
     async def _store_outcome(self, outcome: Outcome) -> None:
         """What a response said and called, written before its `response.done` goes out (durable)."""
-        if outcome.item_id is not None:
-            self._persist(
-                Record(
-                    "assistant",
-                    outcome.item_id,
-                    outcome.heard,
-                    {
-                        "generated": outcome.text,
-                        "interrupted": outcome.status == "cancelled",
-                        "reason": outcome.reason,
-                        "response_id": outcome.response_id,
-                        "status": outcome.status,
-                    },
-                )
-            )
-        if outcome.guardrail is not None:
-            g = outcome.guardrail
-            self._persist(
-                Record(
-                    "guardrail", new_id("item"), g.message, {"kind": g.kind, "name": g.name, "agent": g.agent}
-                )
-            )
-        for call in outcome.calls:
-            self._persist(
-                Record(
-                    "function_call", call["id"], "", {k: call[k] for k in ("name", "call_id", "arguments")}
-                )
-            )
+        for record in outcome_records(outcome):
+            self._persist(record)
         await self._writer.flush()
 
     async def _after_response(self, outcome: Outcome, response: Response) -> None:
-        server = server_tool_names(self.tools)
-        local = [c for c in outcome.calls if c["name"] in server]
-        if local and outcome.status == "completed":
-            self._spawn(self._run_server_tools(local))
+        if calls := self.server_tools.owned(outcome):
+            self._spawn(self.server_tools.run(calls))
             return
         td = self.config.turn_detection
         if td is not None and td.idle_timeout_ms and outcome.status == "completed":
@@ -500,34 +374,15 @@ class RealtimeSession:
             ) / 1000
             self._idle_timer = asyncio.ensure_future(self._idle_timeout(wait_s))
 
-    async def _run_server_tools(self, calls: list[dict[str, Any]]) -> None:
-        agent = self.tools.agent_name if isinstance(self.tools, AgentRunner) else None
-        for call in calls:
-            output = await self.tools.run(call["name"], call["arguments"])
-            item = {
-                "id": new_id("item"),
-                "object": "realtime.item",
-                "type": "function_call_output",
-                "status": "completed",
-                "call_id": call["call_id"],
-                "output": output,
-            }
-            previous = self.conversation.add(item)
-            await self._send(event("conversation.item.added", previous_item_id=previous, item=item))
-            await self._send(event("conversation.item.done", previous_item_id=previous, item=item))
-            self._persist_item(item)
-        if isinstance(self.tools, AgentRunner) and self.tools.agent_name != agent:
-            await self._agent_switched(agent, self.tools)
+    async def _agent_switched(self, runner: AgentRunner) -> None:
+        """A handoff: later replies use the new agent's instructions, and the client is told."""
+        self.config = replace(self.config, instructions=runner.instructions or self.config.instructions)
+        await self._send(event("session.updated", session=self.config.to_dict(self.id)))
+
+    def _respond_again(self) -> None:
+        """After server tools: the next response speaks their outputs (unless one already runs)."""
         if not self.busy:
             self._start_response()
-
-    async def _agent_switched(self, old: str | None, runner: AgentRunner) -> None:
-        """A handoff: later replies use the new agent's instructions; the client and the store are told."""
-        self.config = replace(self.config, instructions=runner.instructions or self.config.instructions)
-        self._persist(
-            Record("agent", new_id("item"), runner.agent_name, {"from": old, "to": runner.agent_name})
-        )
-        await self._send(event("session.updated", session=self.config.to_dict(self.id)))
 
     async def _idle_timeout(self, wait_s: float) -> None:
         await asyncio.sleep(wait_s)
@@ -547,29 +402,5 @@ class RealtimeSession:
             self._idle_timer.cancel()
             self._idle_timer = None
 
-    # --- persistence -----------------------------------------------------------------------------
-
-    def _persist_item(self, item: dict[str, Any]) -> None:
-        record = record_of(item)
-        if record is not None:
-            self._persist(record)
-
     def _persist(self, record: Record) -> None:
         self._writer.put(record)
-
-
-def _last_user_text(conversation: Conversation) -> str:
-    for item in reversed(list(conversation)):
-        if item.get("type") == "message" and item.get("role") == "user":
-            return item_text(item)
-        if item.get("type") == "function_call_output":
-            return item.get("output") or " "
-    return ""
-
-
-def _input_audio(item: dict[str, Any]) -> str | None:
-    for c in item.get("content") or []:
-        if c.get("type") == "input_audio" and c.get("audio"):
-            audio = c.pop("audio")
-            return str(audio)
-    return None

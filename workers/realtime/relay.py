@@ -7,9 +7,9 @@ server events come back as they came. On the way, the relay
 - adds the current agent's server-side tools (and instructions) to the upstream session: one
   `session.update` right after connecting (its `session.updated` is not shown to the client), and the
   agent's tools are merged into every `session.update` of the client that sets `tools`;
-- persists the conversation through the session's `ConversationSink`, from the events it sees: user
-  messages and transcriptions, assistant replies (`response.output_audio_transcript.done` /
-  `response.output_text.done`), function calls and their outputs;
+- persists the conversation through the session's `ConversationSink`, from the events it sees
+  (`relay_observer.UpstreamObserver`): user messages and transcriptions, assistant replies, function
+  calls and their outputs, and after a barge-in the share of a reply that was heard;
 - runs calls to the agent's own tools here, as the local path does: when a response that called one is
   done, the output goes upstream as a `function_call_output` item followed by `response.create`. A
   handoff switches the agent: the upstream session gets the new agent's instructions and tools (its
@@ -19,10 +19,7 @@ server events come back as they came. On the way, the relay
 Either side closing closes the other. If the upstream cannot be reached, the client gets an `error`
 event (`upstream_unavailable`) and the socket is closed cleanly.
 
-After a barge-in, `conversation.item.truncated` carries no text, only `audio_end_ms`: the stored reply's
-heard text is then estimated from the share of the item's audio that played (words spread evenly over
-it), as the local path estimates it per sentence. Not relayed: the backlog cut of input audio (there is
-no local processing to fall behind).
+Not relayed: the backlog cut of input audio (there is no local processing to fall behind).
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,11 +35,10 @@ from typing import TYPE_CHECKING, Any
 import websockets
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pipelines.realtime.audio import AudioFormat, duration_ms
-from pipelines.realtime.conversation import Spoken, heard_text
 from pipelines.realtime.persistence import ConversationSink, Record, RecordWriter
 from pipelines.realtime.protocol import ProtocolError, error_event, new_id
 from pipelines.realtime.tools import AgentRunner, ToolRunner, server_tool_names
+from workers.realtime.relay_observer import Call, UpstreamObserver
 from workers.realtime.session_metrics import SessionMetrics
 
 if TYPE_CHECKING:
@@ -103,13 +98,11 @@ class _Relay:
         self._tool_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         self._client_tools: list[dict[str, Any]] = []  # the client's own function tools (last update)
-        self._updates: deque[tuple[str, bool]] = deque()  # session.updates sent: (event_id, hide reply)
-        self._calls: dict[str, dict[str, Any]] = {}  # call_id -> server-tool call awaiting its response
-        self._answered: set[str] = set()
         self._sink_open = False
         self._writer = RecordWriter(sink)
-        self._output_format: AudioFormat = "audio/pcm"
-        self._replies: dict[str, _Reply] = {}  # assistant item id -> its audio so far and transcript
+        self.observer = UpstreamObserver(
+            persist=self._persist, owned=self._owned, run_calls=self._start_tools
+        )
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -218,7 +211,7 @@ class _Relay:
             session["tools"] = self._merged_tools(self._client_tools)
         if not isinstance(data.get("event_id"), str):
             data["event_id"] = new_id("event")
-        self._updates.append((data["event_id"], hide_reply))
+        self.observer.expect_update(data["event_id"], hide=hide_reply)
         await self._send_upstream(json.dumps(data))
 
     def _agent_tools(self) -> list[dict[str, Any]]:
@@ -250,7 +243,7 @@ class _Relay:
                     data = None
                 if isinstance(data, dict):
                     self.metrics.observe(data)
-                    if not self._observe(data):
+                    if not self.observer.observe(data):
                         continue
                 await self._emit_text(raw)
         except websockets.ConnectionClosedError as exc:
@@ -259,108 +252,21 @@ class _Relay:
                 "The realtime model upstream closed the session.", code="upstream_closed", type="server_error"
             )
 
-    def _observe(self, ev: dict[str, Any]) -> bool:
-        """Persist what this event tells, note server-tool calls; False: do not show it to the client."""
-        kind = ev.get("type")
-        if kind == "session.updated":
-            if self._updates:
-                _, hide = self._updates.popleft()
-                return not hide
-        elif kind == "error":
-            ref = (ev.get("error") or {}).get("event_id")
-            for entry in list(self._updates):
-                if entry[0] == ref:
-                    self._updates.remove(entry)  # a refused update gets no session.updated
-        elif kind == "conversation.item.input_audio_transcription.completed":
-            self._persist(Record("user", str(ev.get("item_id")), str(ev.get("transcript") or "")))
-        elif kind in ("conversation.item.added", "conversation.item.done"):
-            self._observe_item(ev.get("item") or {})
-        elif kind in ("session.created", "session.updated"):
-            fmt = (((ev.get("session") or {}).get("audio") or {}).get("output") or {}).get("format") or {}
-            self._output_format = fmt.get("type") or self._output_format
-        elif kind == "response.output_audio.delta":
-            reply = self._replies.setdefault(str(ev.get("item_id")), _Reply())
-            reply.audio_ms += duration_ms(len(str(ev.get("delta") or "")) * 3 // 4, self._output_format)
-        elif kind in ("response.output_audio_transcript.done", "response.output_text.done"):
-            item_id = str(ev.get("item_id"))
-            reply = self._replies.setdefault(item_id, _Reply())
-            reply.text = str(ev.get("transcript" if kind.endswith("transcript.done") else "text") or "")
-            reply.response_id = ev.get("response_id")
-            self._persist_reply(item_id, reply)
-        elif kind == "conversation.item.truncated":
-            item_id = str(ev.get("item_id"))
-            reply = self._replies.setdefault(item_id, _Reply())
-            reply.heard_ms = float(ev.get("audio_end_ms") or 0)
-            if reply.text is not None:
-                self._persist_reply(item_id, reply)
-        elif kind == "response.function_call_arguments.done" and ev.get("name"):
-            self._function_call(
-                {"id": ev.get("item_id"), **{k: ev.get(k) for k in ("name", "call_id", "arguments")}}
-            )
-        elif kind == "response.output_item.done":
-            item = ev.get("item") or {}
-            if item.get("type") == "function_call":
-                self._function_call(item)
-        elif kind == "response.done":
-            response = ev.get("response") or {}
-            for item in response.get("output") or []:
-                if isinstance(item, dict) and item.get("type") == "function_call":
-                    self._function_call(item)
-            calls, self._calls = list(self._calls.values()), {}
-            if calls and response.get("status") == "completed":
-                self._spawn(self._run_tools(calls))
-        return True
+    def _owned(self) -> frozenset[str]:
+        """The tools that run here: the current agent's (a handoff changes them)."""
+        return server_tool_names(self.tools) if self.tools is not None else frozenset()
 
-    def _persist_reply(self, item_id: str, reply: _Reply) -> None:
-        text = reply.text or ""
-        data: dict[str, Any] = {"generated": text, "response_id": reply.response_id}
-        if reply.heard_ms is not None:
-            heard = heard_text([Spoken(text, 0.0, max(reply.audio_ms, 1.0))], reply.heard_ms)
-            data |= {"interrupted": True, "truncated": True}
-            text = heard
-        self._persist(Record("assistant", item_id, text, data))
+    def _start_tools(self, calls: list[Call]) -> None:
+        self._spawn(self._run_tools(calls))
 
-    def _observe_item(self, item: dict[str, Any]) -> None:
-        kind, item_id = item.get("type"), str(item.get("id") or "")
-        if not item_id:
-            return
-        if kind == "message" and item.get("role") == "user":
-            text = " ".join(
-                str(part.get("text") or part.get("transcript") or "")
-                for part in item.get("content") or []
-                if isinstance(part, dict)
-            ).strip()
-            if text:  # audio messages are recorded when their transcription completes
-                self._persist(Record("user", item_id, text))
-        elif kind == "function_call_output":
-            self._persist(
-                Record(
-                    "function_call_output",
-                    item_id,
-                    str(item.get("output") or ""),
-                    {"call_id": item.get("call_id")},
-                )
-            )
-
-    def _function_call(self, item: dict[str, Any]) -> None:
-        call_id = str(item.get("call_id") or "")
-        if not item.get("id") or not call_id:
-            return
-        fields = {k: item.get(k) for k in ("name", "call_id", "arguments")}
-        self._persist(Record("function_call", str(item["id"]), "", fields))
-        owned = server_tool_names(self.tools) if self.tools is not None else frozenset()
-        if fields["name"] in owned and call_id not in self._answered:
-            self._calls[call_id] = fields
-
-    async def _run_tools(self, calls: list[dict[str, Any]]) -> None:
+    async def _run_tools(self, calls: list[Call]) -> None:
         """Answer the agent's own tool calls here, then let the model go on (as the local path does)."""
         assert self.tools is not None
         async with self._tool_lock:
             before = self.tools.agent_name if isinstance(self.tools, AgentRunner) else None
             for call in calls:
-                if call["call_id"] in self._answered:
+                if not self.observer.answer(call["call_id"]):
                     continue
-                self._answered.add(call["call_id"])
                 output = await self.tools.run(str(call["name"]), str(call.get("arguments") or ""))
                 item = {
                     "id": new_id("item"),
@@ -410,17 +316,6 @@ class _Relay:
         data = error_event(ProtocolError(message, code=code, type=type))
         self.metrics.observe(data)
         await self._emit_text(json.dumps(data))
-
-
-@dataclass
-class _Reply:
-    """An assistant item seen on its way to the client: how much audio it had, what it said, and where
-    a barge-in cut it."""
-
-    audio_ms: float = 0.0
-    text: str | None = None
-    response_id: Any = None
-    heard_ms: float | None = None
 
 
 def _redact(url: str) -> str:
