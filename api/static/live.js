@@ -22,7 +22,7 @@ export class LiveTalk {
       handoffs: [], latenciesMs: [], interruptions: 0, errors: [], fallback: null,
     };
     this.lines = new Map(); // item id -> transcript <li>
-    this.calls = new Map(); // call_id -> tool <li>
+    this.calls = new Map(); // call_id (or a server-run mcp_call item id) -> tool <li>
     const choice = new URLSearchParams(location.hash.split("?")[1] || "").get("transport");
     this.$("live-transport").value = choice || sessionStorage.getItem(TRANSPORT_KEY) || "auto";
     this.$("live-transport").addEventListener("change", (e) => sessionStorage.setItem(TRANSPORT_KEY, e.target.value));
@@ -129,26 +129,36 @@ export class LiveTalk {
     this.$("live-turns").append(li);
   }
 
-  toolCall(item) {
+  // A call is keyed by its call_id (a function_call, answered by a function_call_output item) or, for a
+  // tool the server runs itself, by its mcp_call item's id (the item carries the output when it is done).
+  toolCall(key, item) {
+    if (this.calls.has(key)) return;
     const handoff = item.name.startsWith("transfer_to_");
     const li = this.line(handoff ? "handoff" : "tool", handoff ? `${item.name.slice(12)} …` : `${item.name}(${item.arguments}) …`, item.id);
     li.dataset.name = item.name;
-    this.calls.set(item.call_id, { li, item, handoff });
+    this.calls.set(key, { li, item, handoff });
+  }
+
+  toolArguments(key, item) {
+    const call = this.calls.get(key);
+    if (!call) return;
+    call.item = item;
+    if (!call.handoff) call.li.querySelector(".body").textContent = `${item.name}(${item.arguments}) …`;
     this.stats.toolCalls.push({ name: item.name, arguments: item.arguments });
   }
 
-  toolOutput(item) {
-    const call = this.calls.get(item.call_id);
+  toolOutput(key, output) {
+    const call = this.calls.get(key);
     if (!call) return; // the output of a call made elsewhere (a side-band controller, say)
     const body = call.li.querySelector(".body");
     if (call.handoff) {
       let to = call.item.name.slice(12);
-      try { to = JSON.parse(item.output).assistant || to; } catch { /* plain text */ }
+      try { to = JSON.parse(output).assistant || to; } catch { /* plain text */ }
       body.textContent = `handed off to ${to}`;
       this.stats.handoffs.push(to);
       this.$("live-agent").textContent = to;
     } else {
-      body.textContent = `${call.item.name}(${call.item.arguments}) → ${item.output}`;
+      body.textContent = `${call.item.name}(${call.item.arguments}) → ${output}`;
     }
     call.li.classList.add("done");
   }
@@ -233,11 +243,21 @@ LiveTalk.prototype.handlers = {
     const li = this.lines.get(event.item_id);
     if (li) li.title = `heard ${event.audio_end_ms} ms before the interruption`;
   },
+  "response.output_item.added"(event) {
+    if (event.item && event.item.type === "mcp_call") this.toolCall(event.item.id, event.item);
+  },
   "response.output_item.done"(event) {
-    if (event.item && event.item.type === "function_call") this.toolCall(event.item);
+    const item = event.item || {};
+    if (item.type === "function_call") {
+      this.toolCall(item.call_id, item);
+      this.toolArguments(item.call_id, item);
+    } else if (item.type === "mcp_call") {
+      this.toolArguments(item.id, item);
+      this.toolOutput(item.id, item.error ? `failed: ${item.error.message}` : item.output);
+    }
   },
   "conversation.item.added"(event) {
-    if (event.item && event.item.type === "function_call_output") this.toolOutput(event.item);
+    if (event.item && event.item.type === "function_call_output") this.toolOutput(event.item.call_id, event.item.output);
   },
   "response.done"(event) {
     const response = event.response || {};

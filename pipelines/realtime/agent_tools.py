@@ -9,8 +9,8 @@
 - the last message is the output of a handoff: the new agent answers the same request, with its own
   tools only (no second handoff in the same turn), else the model replies with the new instructions;
 - the user's words match a route of the current agent's tools or handoffs (`pipelines.agents.routing`):
-  call it (the session emits the GA function-call events, runs it here, adds the
-  `function_call_output` item and responds again), or ask for a missing argument;
+  call it (the response runs it here as an `mcp_call` item with its output, and the session responds
+  again), or ask for a missing argument;
 - otherwise: None, and the model replies.
 
 A function tool is run with `FunctionTool.on_invoke_tool`, as the SDK Runner runs it. A handoff switches

@@ -147,6 +147,13 @@ class Conversation:
                 messages.append(
                     ChatMessage(role="tool", content=item.get("output", ""), tool_call_id=item.get("call_id"))
                 )
+            elif kind == "mcp_call":  # a tool run here: the call and its output in one item
+                messages.append(
+                    ChatMessage(
+                        role="assistant", content=f"[called {item['name']}({item.get('arguments', '')})]"
+                    )
+                )
+                messages.append(ChatMessage(role="tool", content=mcp_output(item), tool_call_id=item["id"]))
         return messages
 
     def last_user_text(self) -> str:
@@ -157,7 +164,16 @@ class Conversation:
                 return item_text(item)
             if item.get("type") == "function_call_output":
                 return item.get("output") or " "
+            if item.get("type") == "mcp_call":
+                return mcp_output(item) or " "
         return ""
+
+
+def mcp_output(item: dict[str, Any]) -> str:
+    """What an `mcp_call` item's tool returned, or how it failed."""
+    if item.get("error"):
+        return f"The tool failed: {item['error'].get('message', '')}"
+    return str(item.get("output") or "")
 
 
 def _window_start(n: int, max_items: int | None) -> int:

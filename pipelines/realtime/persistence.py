@@ -68,7 +68,7 @@ def record_of(item: dict[str, Any]) -> Record | None:
     """The record of a conversation item added by the client or a server tool (not a spoken turn)."""
     kind = item.get("type")
     if kind == "message":
-        role = "assistant" if item.get("role") == "assistant" else "user"
+        role: RecordKind = "assistant" if item.get("role") == "assistant" else "user"
         return Record(role, item["id"], item_text(item))
     if kind == "function_call":
         fields = {k: item.get(k) for k in ("name", "call_id", "arguments")}
@@ -82,7 +82,7 @@ def record_of(item: dict[str, Any]) -> Record | None:
 
 def outcome_records(outcome: Outcome) -> list[Record]:
     """The records of a finished response: its reply (what was heard, and all that was generated), the
-    guardrail that replaced it, and the calls it made."""
+    guardrail that replaced it, the calls it made, and the outputs of those it ran here."""
     records: list[Record] = []
     if outcome.item_id is not None:
         data = {
@@ -100,6 +100,11 @@ def outcome_records(outcome: Outcome) -> list[Record]:
     for call in outcome.calls:
         fields = {k: call[k] for k in ("name", "call_id", "arguments")}
         records.append(Record("function_call", call["id"], "", fields))
+        if call.get("type") == "mcp_call":  # run here: its output is part of the response
+            output = str(call.get("output") or "")
+            records.append(
+                Record("function_call_output", call["id"] + ":output", output, {"call_id": call["id"]})
+            )
     return records
 
 

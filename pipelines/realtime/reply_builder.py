@@ -4,7 +4,7 @@ Every reply of a session (answering a turn, speculating on one, or after server 
 window of history with the session's instructions, through the session's own LLM context, and stores its
 outcome the same way. With an agent (`AgentRunner`), the agent's routes decide when its tools are called
 (`Plan`) and the model is never offered them; its guardrails check what is said. Otherwise the model is
-offered the client's tools and the server's.
+offered the client's tools and the server's. Calls to the server's tools run inside the response.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pipelines.realtime.conversation import Conversation
 from pipelines.realtime.engines import Engines, LlmSlot
 from pipelines.realtime.gate import Emit, Gate
 from pipelines.realtime.response import Outcome, Response
-from pipelines.realtime.tools import AgentRunner, ToolRunner
+from pipelines.realtime.server_tools import ServerTools
+from pipelines.realtime.tools import AgentRunner
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,15 @@ class ReplyBuilder:
         self,
         engines: Engines,
         conversation: Conversation,
-        tools: ToolRunner,
+        server: ServerTools,
         slot: LlmSlot,
         *,
         max_history_items: int,
         lead_ms: float,
         store: Callable[[Outcome], Awaitable[None]],
     ) -> None:
-        self.engines, self.conversation, self.tools, self.slot = engines, conversation, tools, slot
+        self.engines, self.conversation, self.server, self.slot = engines, conversation, server, slot
+        self.tools = server.tools
         self.max_history_items, self.lead_ms, self._store = max_history_items, lead_ms, store
 
     def history(self, config: SessionConfig) -> list[ChatMessage]:
@@ -64,6 +66,7 @@ class ReplyBuilder:
             guard=agent.guardrails if agent else None,
             persist=self._store,
             slot=self.slot,
+            server_tools=self.server,
         )
 
     def speculative(self, config: SessionConfig, transcript: str, send: Emit) -> Response:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.providers.base import ChatMessage, ChatResult
+from pipelines.providers.base import ChatMessage, ChatResult, ToolCall
 from pipelines.realtime.config import SessionConfig
 from pipelines.realtime.conversation import Conversation, Spoken, heard_text
 from pipelines.realtime.engines import Engines, LlmSlot
@@ -25,7 +26,9 @@ from pipelines.realtime.gate import Gate
 from pipelines.realtime.guardrails import Guard, Tripped
 from pipelines.realtime.message_out import MessageOut, Playback
 from pipelines.realtime.protocol import event, new_id
-from pipelines.realtime.tools import Plan, tool_schemas
+from pipelines.realtime.tools import SERVER_LABEL, Plan, ServerRunner, tool_schemas
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Response:
         guard: Guard | None = None,
         persist: Callable[[Outcome], Awaitable[None]] | None = None,
         slot: LlmSlot | None = None,
+        server_tools: ServerRunner | None = None,
     ) -> None:
         self.id = new_id("resp")
         self.engines, self.config, self.conversation = engines, config, conversation
@@ -68,6 +72,7 @@ class Response:
         self.guard = guard  # the agent's guardrails, on the user's words and on each sentence before speech
         self.persist = persist  # stores the outcome; awaited before `response.done` goes out
         self.slot = slot or engines.slots[0]  # the LLM context of this session
+        self.server_tools = server_tools  # tools run here, inside the response (`mcp_call` items)
         self.stop = threading.Event()
         self.playback = Playback()
         self.spoken: list[Spoken] = []
@@ -159,7 +164,6 @@ class Response:
         try:
             plan = await self._input_checked(self.plan)
             if plan is not None and plan.calls:
-                self._closing = True
                 await self._function_calls(ChatResult(text="", tool_calls=plan.calls))
                 return await self._finish("completed", None)
             if plan is not None and plan.say is not None:
@@ -175,7 +179,6 @@ class Response:
                 )
                 self.tokens_out = result.completion_tokens
                 if result.tool_calls:
-                    self._closing = True
                     await self._function_calls(result)
                     return await self._finish("completed", None)
                 message = MessageOut(self)
@@ -228,36 +231,81 @@ class Response:
         return self.outcome
 
     async def _function_calls(self, result: ChatResult) -> None:
+        """The response's tool calls: `mcp_call` items for tools that run here (run now), `function_call`
+        items for the client's. Once they start, the response completes (cancelling changes nothing)."""
+        here = self.server_tools.names() if self.server_tools is not None else frozenset()
+        if any(call.name in here for call in result.tool_calls):
+            await self.gate.opened.wait()  # a speculative reply runs no tool before it is adopted
+        self._closing = True
         for call in result.tool_calls:
-            item = {
-                "id": new_id("item"),
-                "object": "realtime.item",
-                "type": "function_call",
-                "status": "in_progress",
-                "name": call.name,
-                "call_id": call.id or new_id("call"),
-                "arguments": "",
-            }
-            index = len(self.output)
-            self.output.append(item)
-            await self.add_item(item, index)
-            base = {
-                "response_id": self.id,
-                "item_id": item["id"],
-                "output_index": index,
-                "call_id": item["call_id"],
-            }
-            await self.gate.send(
-                event("response.function_call_arguments.delta", delta=call.arguments, **base)
-            )
-            await self.gate.send(
-                event(
-                    "response.function_call_arguments.done", arguments=call.arguments, name=call.name, **base
-                )
-            )
-            item.update(status="completed", arguments=call.arguments)
-            await self.item_done(item, index)
-            self.outcome.calls.append(dict(item))
+            if call.name in here:
+                await self._mcp_call(call)
+            else:
+                await self._client_call(call)
+
+    async def _client_call(self, call: ToolCall) -> None:
+        item = {
+            "id": new_id("item"),
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": call.name,
+            "call_id": call.id or new_id("call"),
+            "arguments": "",
+        }
+        index = len(self.output)
+        self.output.append(item)
+        await self.add_item(item, index)
+        base = {
+            "response_id": self.id,
+            "item_id": item["id"],
+            "output_index": index,
+            "call_id": item["call_id"],
+        }
+        await self.gate.send(event("response.function_call_arguments.delta", delta=call.arguments, **base))
+        await self.gate.send(
+            event("response.function_call_arguments.done", arguments=call.arguments, name=call.name, **base)
+        )
+        item.update(status="completed", arguments=call.arguments)
+        await self.item_done(item, index)
+        self.outcome.calls.append(dict(item))
+
+    async def _mcp_call(self, call: ToolCall) -> None:
+        """Run a call to a tool of this server and show it as GA servers show theirs (`mcp_call`). The
+        item's id is the call's, which the agent recognises its own output by in the history."""
+        assert self.server_tools is not None
+        item: dict[str, Any] = {
+            "id": call.id or new_id("item"),
+            "type": "mcp_call",
+            "server_label": SERVER_LABEL,
+            "name": call.name,
+            "arguments": "",
+            "output": None,
+            "error": None,
+        }
+        index = len(self.output)
+        self.output.append(item)
+        await self.add_item(item, index)
+        ids = {"item_id": item["id"], "output_index": index}
+        await self.gate.send(
+            event("response.mcp_call_arguments.delta", delta=call.arguments, response_id=self.id, **ids)
+        )
+        await self.gate.send(
+            event("response.mcp_call_arguments.done", arguments=call.arguments, response_id=self.id, **ids)
+        )
+        item["arguments"] = call.arguments
+        await self.gate.send(event("response.mcp_call.in_progress", **ids))
+        try:
+            item["output"] = await self.server_tools.run(call.name, call.arguments)
+        except Exception as exc:  # the tool's failure is the call's outcome, not the response's
+            log.exception("server tool %s failed", call.name)
+            item["error"] = {"type": "tool_execution_error", "message": str(exc)}
+            await self.gate.send(event("response.mcp_call.failed", **ids))
+        else:
+            await self.gate.send(event("response.mcp_call.completed", **ids))
+        await self.item_done(item, index)
+        output = item["output"] if item["error"] is None else f"The tool failed: {item['error']['message']}"
+        self.outcome.calls.append({**item, "call_id": item["id"], "output": output})
 
     async def add_item(self, item: dict[str, Any], index: int) -> None:
         """Announce output item `index` and add it to the history (at adoption, if speculative)."""

@@ -91,8 +91,6 @@ class RealtimeSession:
         )
         self.server_tools = ServerTools(
             self.tools,
-            self.conversation,
-            send=self._send,
             persist=self._persist,
             handoff=self._agent_switched,
             respond=self._respond_again,
@@ -100,7 +98,7 @@ class RealtimeSession:
         self.replies = ReplyBuilder(
             engines,
             self.conversation,
-            self.tools,
+            self.server_tools,
             self.slot,
             max_history_items=self.limits.max_history_items,
             lead_ms=self.limits.output_lead_ms,
@@ -247,6 +245,8 @@ class RealtimeSession:
         await self.items.delete(ev)
 
     async def _on_response_create(self, ev: BaseModel) -> None:
+        if ev.response is None and self.server_tools.claim():  # type: ignore[attr-defined]
+            return  # the response that follows the server's own tools: it runs (or starts) anyway
         if self.busy:
             raise ProtocolError(
                 "Conversation already has an active response.",
@@ -364,9 +364,10 @@ class RealtimeSession:
         await self._writer.flush()
 
     async def _after_response(self, outcome: Outcome, response: Response) -> None:
-        if calls := self.server_tools.owned(outcome):
-            self._spawn(self.server_tools.run(calls))
+        if self.server_tools.ran(outcome):
+            self._spawn(self.server_tools.follow_up())
             return
+        self.server_tools.settle()
         td = self.config.turn_detection
         if td is not None and td.idle_timeout_ms and outcome.status == "completed":
             wait_s = (

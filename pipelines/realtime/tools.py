@@ -1,9 +1,11 @@
 """Tools in a realtime session.
 
 Function tools declared by the client in `session.update` are executed by the client: the server emits
-the call and waits for a `function_call_output` item and a `response.create`. Tools that run here (the
-agent definitions shared with the chained path) plug in through `ToolRunner`; a call to one of those is
-run by the server and the response continues on its own, as the Agents SDK does.
+a `function_call` item and waits for a `function_call_output` item and a `response.create`. Tools that run
+here (the agent definitions shared with the chained path) plug in through `ToolRunner`; a call to one of
+those is run by the server inside the response and shown as an `mcp_call` item with `server_label`
+`SERVER_LABEL` (the GA item for tools the server executes), and the session responds again on its own
+(see `server_tools`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 from pipelines.providers.base import ChatMessage, ToolCall
 from pipelines.realtime.guardrails import Guard
 
+SERVER_LABEL = "voicechain"  # the `server_label` of the `mcp_call` items of tools that run here
+
 
 class ToolRunner(Protocol):
     """Server-side tools: their OpenAI function schemas, and how to run one."""
@@ -24,6 +28,12 @@ class ToolRunner(Protocol):
     async def run(self, name: str, arguments: str) -> str:
         """Run tool `name` with JSON `arguments`; return its output as text (errors included, as text)."""
         ...
+
+
+class ServerRunner(ToolRunner, Protocol):
+    """The tools a response runs here itself, by name (`server_tools.ServerTools`)."""
+
+    def names(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)

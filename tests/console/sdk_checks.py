@@ -119,16 +119,27 @@ def check_tool_call(page: Any, script: Script, transport: str) -> dict[str, Any]
     """The pool's agent calls `get_weather` (a server-side tool: the local model cannot choose tools, so
     the pool's routes do); the SDK's session sees the call, its output and the answer spoken from it.
 
-    The SDK, finding no `get_weather` among its own agent's tools, also sends a `function_call_output`
-    "Tool get_weather not found" and reports an error; the pool's answer is unaffected (asserted)."""
+    The pool runs the tool itself, so the call reaches the SDK as an `mcp_call` item (the GA item for
+    tools the server executes) with its output, not as a `function_call` it would have to answer: the SDK,
+    which has no `get_weather`, must send no "Tool get_weather not found" output and report no error. Its
+    own `response.create` after the call (`automaticallyTriggerResponseForMcpToolCalls`) is the pool's
+    follow-up reply, not a second one."""
     say(page, script, "weather")
-    call = wait_for(page, "response.output_item.done", item="function_call")
+    call = wait_for(page, "response.output_item.done", item="mcp_call", matches="paris")
     assert call["item"]["name"] == "get_weather", call
-    wait_for(page, "conversation.item.added", item="function_call_output", matches="paris")
     wait_for(page, "response.output_audio_transcript.done", matches="paris")
+    wait_for(page, "response.done", status="completed")
+    page.wait_for_timeout(500)  # time for a late error or a stray tool output to show
     seen = state(page)
-    calls = [i for i in seen["history"] if i["type"] == "function_call"]
-    assert [c["name"] for c in calls] == ["get_weather"], seen["history"]
+    kinds = [e["type"] for e in seen["serverEvents"]]
+    assert "response.function_call_arguments.done" not in kinds, kinds
+    sent = [e for e in seen["clientEvents"] if (e.get("item") or {}).get("type") == "function_call_output"]
+    assert sent == [], sent
+    assert not unexpected(seen["errors"]) and not page.page_errors, (seen["errors"], page.page_errors)
+    calls = [i for i in seen["history"] if i["type"] in ("mcp_call", "function_call")]
+    assert [(c["type"], c["name"]) for c in calls] == [("mcp_call", "get_weather")], seen["history"]
+    replies = [e for e in seen["serverEvents"] if e["type"] == "response.output_audio_transcript.done"]
+    assert len(replies) == 1, replies  # the SDK's request for the follow-up did not make a second reply
     assert received_audio(page, transport) > 0.5
     return seen
 

@@ -5,9 +5,18 @@
 const { RealtimeAgent, RealtimeSession, OpenAIRealtimeWebSocket, OpenAIRealtimeWebRTC } = OpenAIAgentsRealtime;
 
 const state = {
-  connected: false, serverEvents: [], errors: [], audioBytes: 0, audioChunks: 0, interrupted: 0,
+  connected: false, serverEvents: [], clientEvents: [], errors: [], audioBytes: 0, audioChunks: 0, interrupted: 0,
   spoken: [], history: [], firstAudioAt: null, speechStoppedAt: null, rtc: null,
 };
+
+/** What the SDK sends (audio appends aside): its tool outputs and response requests, among others. */
+function recordSent(event) {
+  if (event.type === "input_audio_buffer.append") return;
+  const kept = { type: event.type, at: performance.now() };
+  if (event.item) kept.item = { type: event.item.type, call_id: event.item.call_id, output: event.item.output };
+  if (event.item_id) kept.item_id = event.item_id;
+  state.clientEvents.push(kept);
+}
 
 function record(event) {
   const kept = { type: event.type, at: performance.now() };
@@ -76,6 +85,8 @@ const harness = {
     this.transport = options.transport === "webrtc"
       ? new OpenAIRealtimeWebRTC({ baseUrl: options.url, mediaStream: this.mic.stream, audioElement })
       : new OpenAIRealtimeWebSocket({ url: options.url });
+    const send = this.transport.sendEvent.bind(this.transport);
+    this.transport.sendEvent = (event) => { recordSent(event); return send(event); };
     this.session = new RealtimeSession(agent, { transport: this.transport, model: "voicechain" });
     this.session.on("transport_event", record);
     this.session.on("error", (e) => {

@@ -39,7 +39,10 @@ def transcripts(h: Harness) -> list[str]:
 
 
 def calls(h: Harness) -> list[dict[str, Any]]:
-    return h.of("response.function_call_arguments.done")
+    """The calls the agent made: each runs here, so clients see an `mcp_call` item, never a function call
+    they would have to answer."""
+    assert h.of("response.function_call_arguments.done") == []
+    return [e["item"] for e in h.of("response.output_item.done") if e["item"]["type"] == "mcp_call"]
 
 
 def test_agent_tools_is_an_agent_runner() -> None:
@@ -69,22 +72,24 @@ def test_spoken_weather_question_calls_the_tool_server_side() -> None:
             "conversation.item.input_audio_transcription.completed",
             "response.created",
             "response.output_item.added",
-            "response.function_call_arguments.delta",
-            "response.function_call_arguments.done",
+            "response.mcp_call_arguments.delta",
+            "response.mcp_call_arguments.done",
+            "response.mcp_call.in_progress",
+            "response.mcp_call.completed",
             "response.output_item.done",
             "response.done",
         ]
         assert [types.index(t) for t in order] == sorted(types.index(t) for t in order)
         (call,) = calls(h)
-        assert call["name"] == "get_weather"
+        assert call["name"] == "get_weather" and call["server_label"] == "voicechain"
         assert json.loads(call["arguments"]) == {"city": "Paris"}
+        assert call["output"] == weather_report("Paris") and call["error"] is None
         added = h.of("response.output_item.added")[0]["item"]
-        assert added["type"] == "function_call" and added["name"] == "get_weather"
+        assert added["type"] == "mcp_call" and added["name"] == "get_weather" and added["output"] is None
 
         items = list(h.session.conversation)
-        assert [i["type"] for i in items] == ["message", "function_call", "function_call_output", "message"]
-        output = items[2]
-        assert output["call_id"] == call["call_id"] and output["output"] == weather_report("Paris")
+        assert [i["type"] for i in items] == ["message", "mcp_call", "message"]
+        assert items[1]["id"] == call["id"] and items[1]["output"] == weather_report("Paris")
         # the reply is the tool's own sentence, spoken: the chat model was never asked
         assert transcripts(h) == [weather_report("Paris")]
         assert h.of("response.output_audio.delta")
@@ -115,7 +120,7 @@ def test_handoff_switches_agent_and_later_weather_calls_no_tool() -> None:
         assert tools.agent_name == "Support"
         updated = h.of("session.updated")[-1]["session"]
         assert updated["instructions"].startswith("You are a patient customer-support agent")
-        output = next(i for i in h.session.conversation if i["type"] == "function_call_output")
+        output = next(i for i in h.session.conversation if i["type"] == "mcp_call")
         assert json.loads(output["output"]) == {"assistant": "Support"}
         # the Support agent answers the same request with the model, under its own instructions
         assert transcripts(h) == [REPLY]
@@ -147,7 +152,7 @@ def test_unrelated_utterance_calls_no_tool() -> None:
         assert transcripts(h) == [REPLY]
         assert len(h.of("response.done")) == 1
         # the model is not offered the agent's tools: it streams its reply
-        assert engines.chat.seen and "function_call_output" not in {i["type"] for i in h.session.conversation}
+        assert engines.chat.seen and "mcp_call" not in {i["type"] for i in h.session.conversation}
 
     run(main())
 
@@ -164,5 +169,30 @@ def test_missing_city_is_asked_for_and_the_answer_calls_the_tool() -> None:
         await h.wait_for("response.done", 3)
         assert [json.loads(c["arguments"]) for c in calls(h)] == [{"city": "Paris"}]
         assert transcripts(h)[-1] == weather_report("Paris")
+
+    run(main())
+
+
+def test_a_client_that_asks_for_the_follow_up_itself_gets_one_reply_and_no_error() -> None:
+    """The JS SDK retrieves an `mcp_call` item when it starts and sends `response.create` once it is
+    done: the retrieve is answered, and the request is the follow-up the session starts anyway."""
+
+    async def main() -> None:
+        h = Harness(fake_engines(reply=REPLY), tools=agent_tools())
+        await h.session.start()
+        await h.send(type="session.update", session=MANUAL)
+        await say(h, "What's the weather in Paris?")
+        started = await h.wait_for("response.mcp_call.in_progress")
+        await h.send(type="conversation.item.retrieve", item_id=started["item_id"])
+        await h.wait_for("response.done")
+        await h.send(type="response.create")
+        await h.wait_for("response.done", 2)
+        await h.settle(0.3)
+        assert h.of("error") == []
+        assert h.of("conversation.item.retrieved")[0]["item"]["type"] == "mcp_call"
+        assert len(h.of("response.created")) == 2 and transcripts(h) == [weather_report("Paris")]
+        await h.send(type="response.create")  # asked for later, it is a response of the client's own
+        await h.wait_for("response.done", 3)
+        assert h.of("error") == []
 
     run(main())

@@ -1,6 +1,7 @@
 """The OpenAI Agents SDK's realtime session, pointed at the pool with a custom `url`, works unchanged:
-its session.update is accepted, a text turn comes back as audio, and a tool of the SDK's agent is called
-by the model, run by the SDK (a client tool, from the server's point of view) and answered."""
+its session.update is accepted, a text turn comes back as audio, a tool of the SDK's agent is called
+by the model, run by the SDK (a client tool, from the server's point of view) and answered, and a tool
+of the pool's own agent runs in the pool without the SDK trying to run it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any
 from agents import function_tool
 from agents.realtime import RealtimeAgent, RealtimeRunner
 
+from pipelines.agents.examples import weather_report
+from pipelines.agents.registry import load_agents
 from pipelines.providers.base import ToolCall
+from pipelines.realtime.agent_tools import AgentTools
 from tests.pipelines.realtime.fakes import fake_engines
 from tests.workers.realtime.conftest import API_KEY, run
 
@@ -74,3 +78,24 @@ def test_sdk_agent_tool_is_called_and_answered(serve_app: Any) -> None:
     assert end.output == "It is noon in Oslo."
     # the SDK sent the output back and asked for a response, which was spoken; the model saw the output
     assert any(m.role == "tool" for m in engines.chat.seen[-1])  # type: ignore[attr-defined]
+
+
+def test_the_pools_own_agent_tool_runs_in_the_pool_and_the_sdk_answers_nothing(serve_app: Any) -> None:
+    """An `mcp_call` item is the server's: the SDK, which has no `get_weather`, sends no "not found"
+    output and reports no error (`_talk` fails on any error); the pool speaks the tool's answer."""
+    agent = RealtimeAgent(name="Assistant", instructions="Be brief.")
+    registry = load_agents("pipelines.agents.examples:agents", default="Assistant")
+    engines = fake_engines(reply="never used")
+    with serve_app(engines, tools=lambda: AgentTools(registry)) as pool:
+        events = run(_talk(pool.ws_base, agent, "What's the weather in Paris?", "audio_end"))
+    server = [
+        e.data.data for e in events if e.type == "raw_model_event" and e.data.type == "raw_server_event"
+    ]
+    kinds = [d["type"] for d in server]
+    assert "response.function_call_arguments.done" not in kinds
+    done = [d["item"] for d in server if d["type"] == "response.output_item.done"]
+    call = next(item for item in done if item["type"] == "mcp_call")
+    assert call["name"] == "get_weather" and call["output"] == weather_report("Paris")
+    assert not [e for e in events if e.type in ("tool_start", "tool_end")]
+    assert "audio" in [e.type for e in events]
+    assert engines.chat.seen == []  # type: ignore[attr-defined]  # the tool's own sentence was spoken
