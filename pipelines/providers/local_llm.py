@@ -119,7 +119,7 @@ class LlamaCppChatModel(ChatModel):
         if formatter is None or not self.reuse_prompt_cache or not messages:
             return
         seen = self.window(messages)
-        prompt = formatter(messages=[_message_dict(m) for m in seen]).prompt  # type: ignore[arg-type]
+        prompt = formatter(messages=[_message_dict(m) for m in seen]).prompt  # type: ignore[arg-type,misc]  # plain dicts for its TypedDicts
         with self._lock:
             try:
                 self._llm.create_completion(prompt, max_tokens=1, temperature=0.0)

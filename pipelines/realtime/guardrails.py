@@ -15,7 +15,7 @@ A guardrail that raises is logged and treated as not tripped: a broken rule must
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, Protocol
@@ -63,7 +63,7 @@ class AgentGuardrails:
 async def _first_tripped(
     kind: Literal["input", "output"],
     agent: Agent[Any],
-    checks: list[tuple[str, Callable[[], Awaitable[Any]]]],
+    checks: Sequence[tuple[str, Callable[[], Awaitable[Any]]]],
 ) -> Tripped | None:
     """Run the guardrails in order; the first that trips decides."""
     for name, check in checks:
