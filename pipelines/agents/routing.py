@@ -176,7 +176,7 @@ class Router:
 
     def warm(self) -> None:
         """Load the encoder and fit on the examples now (at worker start) rather than on the first turn."""
-        if self.needs_encoder:
+        if self.needs_encoder and self._model is None:
             self.encoder().encode(["warm up"])  # the first forward pass pays one-off allocation costs
 
     def vector(self, text: str) -> np.ndarray:
