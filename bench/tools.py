@@ -1,9 +1,10 @@
 """Tool routing bench: precision, recall and a confusion matrix per tool, on three sets.
 
     python -m bench.tools                  # in-sample set + independent text set (both splits)
-    python -m bench.tools --spoken         # + the independent test split spoken by piper and espeak-ng,
-                                           #   transcribed by the bundled Whisper (cached in bench/data/)
-    python -m bench.tools --calibrate      # grid-search THRESHOLD/MARGIN on the calibration split
+    python -m bench.tools --spoken         # + both splits spoken by piper and espeak-ng, transcribed by
+                                           #   the bundled Whisper (cached in bench/data/)
+    python -m bench.tools --calibrate      # grid-search THRESHOLD on the calibration split (its text and,
+                                           #   once --spoken has made them, its transcripts)
     python -m bench.tools --baseline       # SmolLM2-135M choosing alone (chatml-function-calling)
 
 Sets: (a) bench/tool_routing.jsonl, written together with the old keyword routes (in-sample);
@@ -33,6 +34,8 @@ from pipelines.agents.routing import Route, Router, route
 DATA = Path(__file__).with_name("tool_routing.jsonl")
 INDEPENDENT = Path(__file__).parent / "data" / "tools_independent.jsonl"
 SPOKEN = Path(__file__).parent / "data" / "tools_spoken.jsonl"
+#: The calibration split spoken the same way: thresholds see transcripts without seeing the test split's.
+SPOKEN_CALIBRATION = Path(__file__).parent / "data" / "tools_spoken_calibration.jsonl"
 NONE = "(no tool)"
 Prediction = tuple[str | None, Any]
 
@@ -179,12 +182,23 @@ def worst(table: dict[str, dict[str, float]]) -> float:
     return min(min(s["precision"], s["recall"]) for s in table.values())
 
 
+def calibration_rows() -> list[dict[str, Any]]:
+    """The calibration split as text, plus its transcripts per voice where they have been made
+    (`--spoken` makes them): each set weighs the same in `calibrate`'s worst-case score."""
+    rows = [r | {"set": "text"} for r in load(INDEPENDENT, "calibration")]
+    if SPOKEN_CALIBRATION.exists():
+        rows += [r | {"set": r["voice"]} for r in load(SPOKEN_CALIBRATION)]
+    return rows
+
+
 def calibrate(agents_spec: str) -> float:
-    """The threshold that maximises the worst per-tool precision/recall on the calibration split,
-    ties broken towards the middle of the plateau (its edge generalises worse). Similarities are
-    computed once per row; only the decision is repeated over the grid."""
+    """The threshold that maximises the worst per-tool precision/recall over the calibration sets (the
+    split as text and as each voice's transcripts; never the test split), ties broken towards the
+    middle of the plateau (its edge generalises worse). Probabilities are computed once per row; only
+    the decision is repeated over the grid."""
     registry = load_agents(agents_spec, default="Assistant")
-    rows = load(INDEPENDENT, "calibration")
+    rows = calibration_rows()
+    print("calibrating on", dict(Counter(r["set"] for r in rows)))
     allowed = [t for t in registry.routes if t in set(_assistant_tools(registry))]
     router = registry.router
     router.warm()
@@ -192,17 +206,17 @@ def calibrate(agents_spec: str) -> float:
     for row in rows:
         forced = next((t for t in allowed if router.routes[t].forced(row["text"])), None)
         scored.append((row, forced, router.scores(row["text"], allowed)))
-    labels = {r["tool"] or NONE for r in rows}
-    wanted = Counter(r["tool"] or NONE for r in rows)
+    labels = {(r["set"], r["tool"] or NONE) for r in rows}
+    wanted = Counter((r["set"], r["tool"] or NONE) for r in rows)
     results = []
     for threshold in [x / 100 for x in range(20, 96, 1)]:
-        chosen: Counter[str] = Counter()
-        tp: Counter[str] = Counter()
+        chosen: Counter[tuple[str, str]] = Counter()
+        tp: Counter[tuple[str, str]] = Counter()
         for row, forced, scores in scored:
             decision = (forced, 1.0) if forced else router.decide(row["text"], scores, threshold)
             got, want = (decision[0] if decision else NONE), row["tool"] or NONE
-            chosen[got] += 1
-            tp[got] += got == want
+            chosen[row["set"], got] += 1
+            tp[row["set"], got] += got == want
         score = min(min(tp[x] / max(chosen[x], 1), tp[x] / max(wanted[x], 1)) for x in labels)
         results.append((score, threshold))
     best = max(s for s, _ in results)
@@ -290,14 +304,15 @@ def main() -> None:
     if args.spoken:
         from bench.tools_speech import spoken_rows
 
-        spoken = spoken_rows(load(INDEPENDENT, "test"), SPOKEN, refresh=args.resynthesize)
-        for voice in sorted({r["voice"] for r in spoken}):
-            sets.append(
-                (
-                    f"(c) test split spoken by {voice}, Whisper tiny.en",
-                    [r for r in spoken if r["voice"] == voice],
+        for split, cache in (("calibration", SPOKEN_CALIBRATION), ("test", SPOKEN)):
+            spoken = spoken_rows(load(INDEPENDENT, split), cache, refresh=args.resynthesize)
+            for voice in sorted({r["voice"] for r in spoken}):
+                sets.append(
+                    (
+                        f"(c) {split} split spoken by {voice}, Whisper tiny.en",
+                        [r for r in spoken if r["voice"] == voice],
+                    )
                 )
-            )
     separation()
     for title, rows in sets:
         report(rows, predict(rows, args.agents), title=title, show_misses=not args.quiet)

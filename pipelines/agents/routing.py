@@ -174,6 +174,11 @@ class Router:
         readers = [r.arguments for t in self._classes if (r := self.routes[t]).arguments]
         return ToolClassifier(vectors, texts, np.array(labels), len(self._classes) + 1, readers)
 
+    @property
+    def ready(self) -> bool:
+        """Whether the classifier is fitted (or not needed): the next request pays no load or fit."""
+        return not self.needs_encoder or self._model is not None
+
     def warm(self) -> None:
         """Load the encoder and fit on the examples now (at worker start) rather than on the first turn."""
         if self.needs_encoder and self._model is None:
