@@ -13,9 +13,11 @@ training row would teach the model to trust nearest-example scores more than new
 Classes are weighted to equal total weight, because the "no tool" class has more examples than any tool
 and otherwise wins every close call. The fit is deterministic (gradient descent from zeros).
 
-On bench/tools.py's calibration split (templates and entities disjoint from the test split), worst
-per-class precision/recall: pooled vector only 0.90, with similarities 0.92, with argument evidence too
-0.96, with balanced classes 1.00 (measured with this module's features, the old examples plus new ones).
+On bench/tools.py's calibration split as text (templates and entities disjoint from the test split),
+worst per-class precision/recall with the same examples: pooled vector only 0.90; adding the
+similarities 0.92; and balanced classes 0.94; and the argument evidence 1.00. On the same split's
+piper and espeak-ng transcripts too (678 rows in all), this combination made the fewest errors: 29,
+against 33 without the similarities, 41 without the evidence and 36 with the vector alone (balanced).
 """
 
 from __future__ import annotations
