@@ -8,8 +8,12 @@ were written apart from the routes' examples (pipelines/agents/examples.py) and 
 (cities and order numbers the examples never name), other sentence shapes, and speech fillers.
 
 Each template belongs to one split, alternately: `calibration` (thresholds are tuned on it by
-`bench/tools.py --calibrate`) or `test` (reported only). A test row therefore never shares a template
-with anything the thresholds saw.
+`bench/tools.py --calibrate`) or `test` (reported only). The two splits also draw their entities from
+disjoint lists (`ENTITIES["calibration"]` / `ENTITIES["test"]`: cities, order numbers, animals, countries,
+languages), so a test row shares neither a template nor an entity with anything calibration saw;
+`check_separated` asserts it and bench/tools.py prints it. The test rows are generated exactly as the
+first version of this set did (same seed, same draws), so the spoken cache of the test split stays valid;
+calibration rows come from their own generator seed, `per_template` = 8 for steadier tuning.
 """
 
 from __future__ import annotations
@@ -150,8 +154,55 @@ def _surface(text: str, rng: random.Random) -> str:
     return text[0].upper() + text[1:]
 
 
-def build(seed: int = SEED, per_template: int = 4) -> list[dict[str, object]]:
+#: Entities of the calibration split: none of them appears in a test row (or in the routes' examples).
+CALIBRATION_CITIES = [
+    "Seoul", "Jakarta", "Manila", "Karachi", "Casablanca", "Accra", "Addis Ababa", "Santiago", "Bogota",
+    "Quito", "Havana", "Ottawa", "Winnipeg", "Melbourne", "Auckland", "Krakow", "Bucharest", "Sofia",
+    "Tallinn", "Riga", "Munich", "Hamburg", "Milan", "Naples", "Porto", "Lyon", "Geneva", "Antwerp",
+]  # fmt: skip
+ENTITIES: dict[str, dict[str, list[str]]] = {
+    "test": {
+        "city": CITIES, "order": ORDER_IDS, "animal": ANIMALS, "country": COUNTRIES, "language": LANGUAGES,
+    },
+    "calibration": {
+        "city": CALIBRATION_CITIES,
+        "order": ["615", "4808", "39", "7251", "830", "1176", "5093", "2748"],
+        "animal": ["giraffe", "whale", "frog", "bee", "owl", "camel"],
+        "country": ["Chile", "Egypt", "Sweden", "India", "Greece", "Portugal"],
+        "language": ["Spanish", "Portuguese", "Dutch", "Korean"],
+    },
+}  # fmt: skip
+
+
+def build(
+    seed: int = SEED, per_template: int = 4, calibration_per_template: int = 8
+) -> list[dict[str, object]]:
+    """Test rows exactly as first generated, then calibration rows from their own entities and seed."""
+    test = [r for r in _build(seed, per_template, "test") if r["split"] == "test"]
+    calibration = [
+        r for r in _build(seed + 1, calibration_per_template, "calibration") if r["split"] == "calibration"
+    ]
+    rows = calibration + test
+    check_separated(rows)
+    return rows
+
+
+def check_separated(rows: list[dict[str, object]]) -> None:
+    """No template and no entity (case-folded, as a whole word) of the test split in a calibration row."""
+    test_templates = {r["template"] for r in rows if r["split"] == "test"}
+    calibration = [r for r in rows if r["split"] == "calibration"]
+    assert not test_templates & {r["template"] for r in calibration}, "a template is in both splits"
+    test_entities = {e.casefold() for values in ENTITIES["test"].values() for e in values}
+    for row in calibration:
+        words = " " + " ".join(str(row["text"]).casefold().replace(",", " ").replace("?", " ").split()) + " "
+        template = str(row["template"]).casefold()  # "a good name for a dog" names no entity
+        shared = [e for e in test_entities if f" {e} " in words and e not in template]
+        assert not shared, f"test entity {shared} in calibration row {row['text']!r}"
+
+
+def _build(seed: int, per_template: int, entities: str) -> list[dict[str, object]]:
     rng = random.Random(seed)
+    pool = ENTITIES[entities]
     rows: list[dict[str, object]] = []
     template_index = 0
     for tool, templates in (
@@ -166,18 +217,18 @@ def build(seed: int = SEED, per_template: int = 4) -> list[dict[str, object]]:
             for _ in range(per_template):
                 arguments: dict[str, str] | None = {}
                 if "{city}" in template:
-                    city = rng.choice(CITIES)
+                    city = rng.choice(pool["city"])
                     text = template.format(city=city if rng.random() < 0.6 else city.lower())
                     arguments = {"city": city}
                 elif "{n}" in template:
-                    number = rng.choice(ORDER_IDS)
+                    number = rng.choice(pool["order"])
                     text = template.format(n=rng.choice(spoken_forms(number)))
                     arguments = {"order_id": number}
                 else:
                     text = template.format(
-                        animal=rng.choice(ANIMALS),
-                        country=rng.choice(COUNTRIES),
-                        language=rng.choice(LANGUAGES),
+                        animal=rng.choice(pool["animal"]),
+                        country=rng.choice(pool["country"]),
+                        language=rng.choice(pool["language"]),
                     )
                     arguments = None if tool in ("get_weather", "get_order_status") else {}
                 if tool is None:

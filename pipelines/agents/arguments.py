@@ -15,138 +15,25 @@ from pipelines.text.numbers import TEENS, TENS, UNITS, read_number
 _WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'\u00C0-\u024F.-]*|[^\s\w]+|\d+")
 #: Prepositions before a place, most telling first: "going to pour down in Amsterdam" is about Amsterdam.
 _PREPOSITIONS = ("in", "at", "near", "around", "above", "over", "across", "for", "of", "to")
+
+
 #: Words that end (or are never part of) a place name: times, fillers, and the words of weather requests.
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 _NOT_PLACE_WORDS = (
-    frozenset(
-        [
-            "today",
-            "tomorrow",
-            "tonight",
-            "now",
-            "right",
-            "this",
-            "next",
-            "the",
-            "a",
-            "an",
-            "morning",
-            "afternoon",
-            "evening",
-            "night",
-            "weekend",
-            "week",
-            "later",
-            "soon",
-            "please",
-            "like",
-            "and",
-            "or",
-            "but",
-            "then",
-            "is",
-            "it",
-            "will",
-            "be",
-            "going",
-            "gonna",
-            "there",
-            "here",
-            "outside",
-            "currently",
-            "at",
-            "on",
-            "in",
-            "for",
-            "that",
-            "me",
-            "my",
-            "us",
-            "so",
-            "do",
-            "does",
-            "i",
-            "you",
-            "we",
-            "need",
-            "tell",
-            "what",
-            "how",
-            "when",
-            "weather",
-            "forecast",
-            "temperature",
-            "degrees",
-            "umbrella",
-            "jacket",
-            "coat",
-            "rain",
-            "raining",
-            "snow",
-            "sunny",
-            "cold",
-            "hot",
-            "warm",
-            "windy",
-            "monday",
-            "tuesday",
-            "wednesday",
-            "thursday",
-            "friday",
-            "saturday",
-            "sunday",
-            "celsius",
-            "fahrenheit",
-            "day",
-            "days",
-            "hours",
-            "minutes",
-            "moment",
-            "time",
-            "over",
-            "around",
-            "near",
-            "to",
-            "of",
-            "looking",
-            "look",
-            "with",
-            "by",
-            "from",
-            "going",
-            "get",
-            "whole",
-            "rest",
-            "again",
-            "also",
-            "um",
-            "uh",
-            "oh",
-            "well",
-            "yes",
-            "sure",
-            "thanks",
-            "thank",
-            "showers",
-            "shower",
-            "storm",
-            "storms",
-            "rain",
-            "snow",
-            "humidity",
-            "humid",
-            "sunshine",
-            "sky",
-            "skies",
-            "clouds",
-            "cloudy",
-            "wind",
-            "chance",
-            "climate",
-            "outlook",
-            "conditions",
-            "chilly",
-            "freezing",
-        ]
+    _wordset(
+        """
+        today tomorrow tonight now right this next the a an morning afternoon evening night weekend week
+        later soon please like and or but then is it will be going gonna there here outside currently at on
+        in for that me my us so do does i you we need tell what how when weather forecast temperature
+        degrees umbrella jacket coat rain raining snow sunny cold hot warm windy monday tuesday wednesday
+        thursday friday saturday sunday celsius fahrenheit day days hours minutes moment time over around
+        near to of looking look with by from get whole rest again also um uh oh well yes sure thanks thank
+        showers shower storm storms humidity humid sunshine sky skies clouds cloudy wind chance climate
+        outlook conditions chilly freezing
+        """
     )
     | frozenset(UNITS)
     | frozenset(TEENS)
@@ -167,6 +54,12 @@ def _clean_name(words: list[str]) -> str | None:
     )
 
 
+def _leads_a_name(tokens: list[str], k: int) -> bool:
+    """ "Los" of "Los Angeles", "la" of "la paz": a connector opens a name when a name word follows."""
+    following = tokens[k + 1].rstrip(".") if k + 1 < len(tokens) else ""
+    return following[:1].isalpha() and following.casefold() not in _NOT_PLACE_WORDS | _CONNECTORS
+
+
 def _name_from(tokens: list[str], i: int) -> str | None:
     """Words from tokens[i] that can be a place name, up to the first word that cannot."""
     if i < len(tokens) and tokens[i].casefold() == "the":
@@ -175,12 +68,12 @@ def _name_from(tokens: list[str], i: int) -> str | None:
         elif i + 1 < len(tokens) and tokens[i + 1][0].isupper():
             i += 1  # "in the Hague" / "in the Bronx": keep going
     words: list[str] = []
-    for token in tokens[i:]:
+    for k, token in enumerate(tokens[i:], start=i):
         word = token.rstrip(".")
         folded = word.casefold()
         if not word or not word[0].isalpha() or folded in _NOT_PLACE_WORDS:
             break
-        if folded in _CONNECTORS and not words:
+        if folded in _CONNECTORS and not words and not _leads_a_name(tokens, k):
             break
         words.append(word if folded not in _ABBREVIATIONS else word + ".")
         if token.endswith(".") and folded not in _ABBREVIATIONS:
@@ -201,29 +94,93 @@ def place_after_preposition(text: str) -> str | None:
     return min(found)[2] if found else None
 
 
-_FILLER = frozenset({"it", "it's", "its", "in", "the", "for", "at", "please", "i", "um", "uh", "oh", "well"})
+#: Curly apostrophes as some transcripts write them (U+2019): "What's" must stay one word, not "What" + "s".
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+#: What a reply wraps a place in: "It's Paris, please", "I said Madrid", "how about Rome then".
+_ANSWER_LEAD = re.compile(
+    r"^(?:(?:um+|uh+|er+|erm|oh|ah|well|okay|ok|so|yes|yeah|yep|sure|right|alright|sorry|no|actually|"
+    r"it'?s|it is|that'?s|that is|i said|i'?m in|i am in|i'?m|i am|i meant|i mean|i'?d say|"
+    r"how about|what about|make it|try|let'?s say|let'?s do|the city is|the city of|city of|"
+    r"in|for|at|near|around)\b[\s,]*)+",
+    re.IGNORECASE,
+)
+_ANSWER_TAIL = re.compile(
+    r"(?:[\s,]+(?:please|thanks|thank you|then|today|tomorrow|tonight|now|right now|again|"
+    r"this (?:morning|afternoon|evening|week|weekend)|for (?:today|tomorrow|tonight|the weekend)|"
+    r"i think|i guess))+\s*$",
+    re.IGNORECASE,
+)
+#: Words that make a reply something other than a place: questions, requests to repeat, refusals.
+_NOT_ANSWER = _wordset(
+    """
+    what what's which who whom whose where where's why how how's whatever can could would should shall
+    may might must did done say said repeat mean meant know sorry pardon huh hmm eh excuse nothing never
+    mind nevermind forget cancel stop wait hold anything anywhere everywhere somewhere nowhere home yes
+    no yeah yep nope okay ok cool great fine good nice hello hi hey bye goodbye it's that's i'm you're
+    he she they them these those actually about not don't didn't can't isn't sure
+    """
+)
+_ABBREVIATED = re.compile(r"\b(st|mt|ft|pt)\.(?=\s)", re.IGNORECASE)
+_CLAUSES = re.compile(r"[?!,;:]+|\.(?=\s|$)")
+_NAME_WORD = re.compile(r"[^\W\d_][\w'-]*")
+
+
+def _place_clause(clause: str) -> str | None:
+    """A clause that is only a place, perhaps wrapped in reply words ("it's new york, please")."""
+    core = _ANSWER_TAIL.sub("", _ANSWER_LEAD.sub("", clause.strip())).strip()
+    words = core.split()
+    if words and words[0].casefold() == "the":  # "the Hague"
+        words = words[1:]
+    if not 1 <= len(words) <= 4:
+        return None
+    for k, word in enumerate(words):
+        folded = word.casefold()
+        if folded in _CONNECTORS and 0 < k < len(words) - 1:
+            continue
+        if not _NAME_WORD.fullmatch(word) or folded in _NOT_PLACE_WORDS or folded in _NOT_ANSWER:
+            return None
+    return _clean_name([w + "." if w.casefold() in _ABBREVIATIONS else w for w in words])
 
 
 def place_in_answer(text: str) -> str | None:
-    """A place named in an answer ("In Paris, please." / "paris." / "It's Rome.")."""
-    found = place_after_preposition(text)
-    if found:
-        return found
-    tokens = [t for t in _WORD.findall(text) if t.casefold() not in _FILLER]
-    for i, token in enumerate(tokens):
-        if token[0].isalpha() and token.casefold() not in _NOT_PLACE_WORDS:
-            return _name_from(tokens, i)
+    """The place a reply to "Which city?" names ("In Paris, please." / "paris." / "What? Oh, Rome."), or
+    None when the reply is not a place ("What?", "What did you say?", "Can you repeat that?"). The whole
+    of a clause must be the place: reading the first unknown word as one made "What's that?" a city."""
+    text = _ABBREVIATED.sub(r"\1", text.translate(_APOSTROPHES))
+    for clause in _CLAUSES.split(text):
+        found = _place_clause(clause)
+        if found:
+            return found
+    return None
+
+
+#: A place as the subject of a weather question, in any case: "is havana going to be chilly tonight".
+_SUBJECT = re.compile(
+    r"\b(?:is|will|does|how's|how is|how will)\s+((?:[^\W\d_][\w'.-]*\s+){1,3}?)"
+    r"(?:going|gonna|be|get|getting|look|looking|feel|feeling|stay|staying)\b",
+    re.IGNORECASE,
+)
+
+
+def _place_as_subject(text: str) -> str | None:
+    for match in _SUBJECT.finditer(text):
+        words = match.group(1).split()
+        if not any(w.casefold() in _NOT_PLACE_WORDS or w.casefold() in _NOT_ANSWER for w in words):
+            return _clean_name(words)
     return None
 
 
 def place_anywhere(text: str) -> str | None:
-    """A place after a preposition, else a capitalised name that is not the first word ("Is Rome warm?")."""
-    found = place_after_preposition(text)
+    """A place after a preposition, else the subject of the question ("will oslo be cold"), else a
+    capitalised name that is not the first word ("Is Rome warm?")."""
+    text = text.translate(_APOSTROPHES)
+    found = place_after_preposition(text) or _place_as_subject(text)
     if found:
         return found
     tokens = _WORD.findall(text)
     for i, token in enumerate(tokens):
-        if i and token[0].isupper() and token.rstrip(".").casefold() not in _NOT_PLACE_WORDS:
+        folded = token.rstrip(".").casefold()
+        if i and token[0].isupper() and folded not in _NOT_PLACE_WORDS and folded not in _NOT_ANSWER:
             return _name_from(tokens, i)
     return None
 
@@ -251,8 +208,19 @@ def number_after(keyword: str, *, within: int = 60) -> Callable[[str], str | Non
     return read
 
 
+_QUESTION = re.compile(
+    r"^\W*(?:what|which|who|where|why|how|when|can|could|would|will|do|does|did|is|are|should|tell)\b"
+    r"(?!\s+about\b)",
+    re.IGNORECASE,
+)
+
+
 def first_number(text: str) -> str | None:
-    """The first number in an answer: "It's 10 42." / "four two seven" / "for two seven" -> digits."""
+    """The first number in an answer: "It's 10 42." / "four two seven" / "for two seven" -> digits;
+    None for a question ("How do I find the number?"), which is not an answer."""
+    text = text.translate(_APOSTROPHES)
+    if _QUESTION.match(text):
+        return None
     code = _CODE.search(text)
     if code and "-" in code.group(0):
         return (code.group(1) + code.group(2)).upper()

@@ -5,13 +5,14 @@ requests that did not need it, and keyword routes written together with their te
 unseen spoken requests right. So with the local model the decision is neither the LLM's nor a list of
 keywords: each tool (and each handoff, by its tool name such as `transfer_to_support`) declares a `Route`
 next to the agent definitions, with a few example requests. Requests are embedded with all-MiniLM-L6-v2
-(`pipelines.agents.embedding`); a softmax regression over the embeddings is fitted at start-up on every
-route's examples plus examples of requests that need no tool (`NO_TOOL_EXAMPLES` and the agents
-module's own `no_tool_examples`), and the most probable available tool wins when its probability
-clears `THRESHOLD`. The threshold is calibrated by `python -m bench.tools --calibrate` on a generated
-set that shares no template with the examples (bench/data/), and reported on a split the calibration
-never saw. (Nearest-example scoring with a no-tool margin was tried first: worst per-tool precision or
-recall 0.87 on the calibration split, against 0.96 for the regression.)
+(`pipelines.agents.embedding`); a softmax regression (`pipelines.agents.classifier`: the sentence vector,
+the similarity to each class's nearest examples, and whether each tool's argument reader finds its
+arguments) is fitted at start-up on every route's examples plus requests that need no tool
+(`pipelines.agents.no_tool_examples` and the agents module's own `no_tool_examples`). The most probable
+class wins; a tool is called when it is that class and its probability clears `THRESHOLD`, calibrated by
+`python -m bench.tools --calibrate` on a generated split that shares neither a template nor an entity with
+the split it is reported on (bench/tools_data.py). (Nearest-example scoring with a no-tool margin was
+tried first: worst per-tool precision or recall 0.87 on the calibration split.)
 
 `patterns` stay as an explicit override (a regex match routes without asking the encoder) and `exclude`
 as a veto; both are declared next to the agent, so an operator can read why a request was routed.
@@ -23,49 +24,26 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from pipelines.agents.classifier import ToolClassifier
+from pipelines.agents.no_tool_examples import NO_TOOL_EXAMPLES
 from pipelines.text.numbers import spoken_digits
 
 Arguments = dict[str, Any]
 
-#: Probability a tool needs to be called; calibrated on bench/data/tools_independent.jsonl (split
-#: "calibration") with `python -m bench.tools --calibrate`.
-THRESHOLD = 0.29
-#: Softmax regression fit: plain gradient descent from zeros, so the same examples give the same weights.
-_FIT_STEPS, _FIT_RATE, _FIT_L2 = 500, 5.0, 1e-3
-#: Requests that need no tool, for every agent: small talk, knowledge questions, and look-alikes of the
-#: shipped tools' requests. An agents module adds its own with `no_tool_examples`.
-NO_TOOL_EXAMPLES = (
-    "Hello, how are you today?",
-    "Tell me a joke.",
-    "What is the capital of France?",
-    "How many legs does a spider have?",
-    "Why is the sky blue?",
-    "Can you recommend a good book?",
-    "What time is it?",
-    "Thank you, that's all.",
-    "Goodbye.",
-    "Who wrote Romeo and Juliet?",
-    "What's two plus two?",
-    "Explain how photosynthesis works.",
-    "Translate good morning into Spanish.",
-    "Sing me a song.",
-    "I'm feeling a bit under the weather.",
-    "What is the meaning of the word whether?",
-    "I'd like to order a pizza.",
-    "Put these in alphabetical order.",
-    "Do you support dark mode?",
-    "What's your name?",
-    "Set a timer for ten minutes.",
-    "Play some music.",
-    "What's a good recipe for dinner?",
-    "How do I reset my password?",
-)
+#: Probability a tool needs to be called; calibrated with `python -m bench.tools --calibrate` on the
+#: calibration split (bench/data/tools_independent.jsonl) as text and as piper's and espeak-ng's
+#: transcripts (bench/data/tools_spoken_calibration.jsonl): plateau 0.20-0.51, its middle taken.
+THRESHOLD = 0.36
+#: Vectors of recent requests kept per router: the speculative and the final transcript of a turn are
+#: often the same text, and a follow-up is checked against the routes before it is routed.
+_CACHED_REQUESTS = 256
 
 
 class Encoder(Protocol):
@@ -133,23 +111,22 @@ def normalise_request(text: str) -> str:
     return stripped or text
 
 
-def fit_softmax(x: np.ndarray, labels: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial logistic regression (weights, bias) by full-batch gradient descent; ~100 examples of
-    384 dimensions take a few milliseconds."""
-    weights = np.zeros((x.shape[1], classes), dtype=np.float64)
-    bias = np.zeros(classes, dtype=np.float64)
-    target = np.eye(classes)[labels]
-    for _ in range(_FIT_STEPS):
-        probs = softmax(x @ weights + bias)
-        grad = (probs - target) / len(labels)
-        weights -= _FIT_RATE * (x.T @ grad + _FIT_L2 * weights)
-        bias -= _FIT_RATE * grad.sum(0)
-    return weights, bias
+_example_vectors: dict[tuple[int, tuple[str, ...]], tuple[Encoder, np.ndarray]] = {}
+_example_lock = threading.Lock()
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = np.exp(z - z.max(-1, keepdims=True))
-    return z / z.sum(-1, keepdims=True)
+def _embed_examples(encoder: Encoder, texts: tuple[str, ...]) -> np.ndarray:
+    """Example vectors, once per process for the same encoder and texts (every registry of a process,
+    and every test that loads the agents, fits on the same examples)."""
+    key = (id(encoder), texts)
+    with _example_lock:
+        if key not in _example_vectors:
+            _example_vectors[key] = (encoder, encoder.encode(list(texts)).astype(np.float64))
+        return _example_vectors[key][1]
+
+
+#: The key `Router.scores` gives the probability that no tool is needed under.
+NO_TOOL = ""
 
 
 class Router:
@@ -169,7 +146,8 @@ class Router:
         self._encoder: Encoder | None = encoder
         self._lock = threading.Lock()
         self._classes = [t for t, r in self.routes.items() if r.examples]
-        self._model: tuple[np.ndarray, np.ndarray] | None = None
+        self._model: ToolClassifier | None = None
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def needs_encoder(self) -> bool:
@@ -182,30 +160,57 @@ class Router:
 
                 self._encoder = shared_encoder()
             if self._model is None and self._classes:
-                texts, labels = [], []
-                for index, tool in enumerate(self._classes):
-                    texts += self.routes[tool].examples
-                    labels += [index] * len(self.routes[tool].examples)
-                texts += self.no_tool_examples
-                labels += [len(self._classes)] * len(self.no_tool_examples)
-                vectors = self._encoder.encode([normalise_request(t) for t in texts]).astype(np.float64)
-                self._model = fit_softmax(vectors, np.array(labels), len(self._classes) + 1)
+                self._model = self._fit(self._encoder)
             return self._encoder
+
+    def _fit(self, encoder: Encoder) -> ToolClassifier:
+        texts: list[str] = []
+        labels: list[int] = []
+        for index, tool in enumerate(self._classes):
+            texts += self.routes[tool].examples
+            labels += [index] * len(self.routes[tool].examples)
+        texts += self.no_tool_examples
+        labels += [len(self._classes)] * len(self.no_tool_examples)
+        vectors = _embed_examples(encoder, tuple(normalise_request(t) for t in texts))
+        readers = [r.arguments for t in self._classes if (r := self.routes[t]).arguments]
+        return ToolClassifier(vectors, texts, np.array(labels), len(self._classes) + 1, readers)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the classifier is fitted (or not needed): the next request pays no load or fit."""
+        return not self.needs_encoder or self._model is not None
 
     def warm(self) -> None:
         """Load the encoder and fit on the examples now (at worker start) rather than on the first turn."""
-        if self.needs_encoder:
-            self.encoder()
+        if self.needs_encoder and self._model is None:
+            self.encoder().encode(["warm up"])  # the first forward pass pays one-off allocation costs
+
+    def vector(self, text: str) -> np.ndarray:
+        """The request's sentence vector, from a small cache of recent requests."""
+        key = normalise_request(text)
+        with self._lock:
+            found = self._recent.get(key)
+            if found is not None:
+                self._recent.move_to_end(key)
+                return found
+        found = self.encoder().encode([key])[0]
+        with self._lock:
+            self._recent[key] = found
+            while len(self._recent) > _CACHED_REQUESTS:
+                self._recent.popitem(last=False)
+        return found
 
     def scores(self, text: str, available: Iterable[str]) -> dict[str, float]:
-        """The probability that `text` needs each available routed tool."""
+        """The probability that `text` needs each available routed tool, and under `NO_TOOL` that it
+        needs none."""
         allowed = set(available)
         if not self.needs_encoder:
             return {}
-        vector = self.encoder().encode([normalise_request(text)])[0].astype(np.float64)
+        vector = self.vector(text)
         assert self._model is not None
-        probs = softmax(vector @ self._model[0] + self._model[1])
-        return {t: float(probs[i]) for i, t in enumerate(self._classes) if t in allowed}
+        probs = self._model.probabilities(vector, text)
+        found = {t: float(probs[i]) for i, t in enumerate(self._classes) if t in allowed}
+        return found | {NO_TOOL: float(probs[-1])}
 
     def choose(self, text: str, available: Iterable[str]) -> tuple[str, float] | None:
         """The tool `text` needs, or None: overrides first, then the classifier's best above the bar."""
@@ -218,13 +223,15 @@ class Router:
         return self.decide(text, self.scores(text, allowed), self.threshold)
 
     def decide(self, text: str, scores: Mapping[str, float], threshold: float) -> tuple[str, float] | None:
-        """The most probable tool if it clears `threshold` (or its route's own) and is not vetoed."""
-        if not scores:
+        """The most probable tool if it is more probable than no tool, clears `threshold` (or its
+        route's own) and is not vetoed."""
+        tools = {t: p for t, p in scores.items() if t != NO_TOOL}
+        if not tools:
             return None
-        tool, score = max(scores.items(), key=lambda kv: kv[1])
+        tool, score = max(tools.items(), key=lambda kv: kv[1])
         rule = self.routes[tool]
         bar = threshold if rule.threshold is None else rule.threshold
-        if score >= bar and not rule.vetoed(text):
+        if score >= bar and score >= scores.get(NO_TOOL, 0.0) and not rule.vetoed(text):
             return tool, score
         return None
 
@@ -241,17 +248,39 @@ def route(text: str, router: Router | Mapping[str, Route], available: Iterable[s
     return RouteDecision(tool, arguments, rule.missing, score)
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.casefold().replace("\u2019", "'"))
+
+
+def asked_for(missing: str, asked: str) -> bool:
+    """Whether our previous reply was the route's question: the same words, or the start of them when
+    the caller cut the question short by answering (the history keeps only what was heard)."""
+    want, said = _words(missing), _words(asked)
+    return bool(said) and (said == want or (len(said) >= 2 and want[: len(said)] == said))
+
+
 def answer_to_question(
     text: str, asked: str, router: Router | Mapping[str, Route], available: Iterable[str]
 ) -> RouteDecision | None:
     """The user answers the question a route asked last turn (`asked` is our previous reply): call that
-    tool with what the answer supplies. This is how turn two depends on turn one."""
+    tool with what the answer supplies. This is how turn two depends on turn one.
+
+    None, so that the turn is routed as a new request, when the reply supplies nothing (the readers
+    refuse "What?" or "Can you repeat that?") or is a request for another tool ("Actually, where is
+    my order 1042?" after "Which city?")."""
     routes = router.routes if isinstance(router, Router) else router
-    allowed = set(available)
-    for tool, rule in routes.items():
-        if tool in allowed and rule.missing.strip() == asked.strip():
-            reader = rule.followup or rule.arguments
-            arguments = reader(text) if reader else None
-            if arguments is not None:
-                return RouteDecision(tool, arguments, rule.missing)
+    allowed = [t for t in routes if t in set(available)]
+    for tool in allowed:
+        rule = routes[tool]
+        if not asked_for(rule.missing, asked):
+            continue
+        reader = rule.followup or rule.arguments
+        arguments = reader(text) if reader else None
+        if arguments is None:
+            return None
+        if isinstance(router, Router):
+            other = router.choose(text, allowed)
+            if other is not None and other[0] != tool:
+                return None
+        return RouteDecision(tool, arguments, rule.missing)
     return None

@@ -69,7 +69,11 @@ def build_app(
     me = _worker_id(port or settings.realtime_port, index)
 
     async def engines() -> Engines:
-        return await asyncio.to_thread(load_engines, settings)
+        loaded = await asyncio.to_thread(load_engines, settings)
+        # the agents' router (encoder load, example fit: seconds) before the first session, not in its
+        # first turn; sessions of a relay to a hosted model never route, so only here
+        await asyncio.to_thread(agents.router.warm)
+        return loaded
 
     relay = None
     if settings.realtime_provider == "openai":  # relay to OpenAI's realtime model; no local models

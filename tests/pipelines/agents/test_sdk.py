@@ -82,3 +82,17 @@ def test_the_answer_to_a_question_fills_the_tool_call(setup) -> None:
     assert second.events[0]["arguments"] == {"order_id": "1042"} and "shipped" in second.text
     unrelated = responder.respond(registry.get("Assistant"), [HistoryEntry("Hi", "Hello.")], "It is 10 42.")
     assert unrelated.events == ()
+
+
+def test_a_question_back_after_which_city_calls_no_tool(setup) -> None:
+    """After "Which city?", a reply such as "What's that?" once became get_weather(city="What's")."""
+    registry, _, responder = setup
+    agent = registry.get("Assistant")
+    first = responder.respond(agent, [], "What's the weather like tomorrow?")
+    assert first.text == "Which city would you like the weather for?"
+    history = [HistoryEntry("What's the weather like tomorrow?", first.text)]
+    for reply in ("What's that?", "What did you say?", "Sorry, what?", "Can you repeat that?"):
+        again = responder.respond(agent, history, reply)
+        assert [e for e in again.events if e.get("name") == "get_weather"] == [], (reply, again.events)
+    answered = responder.respond(agent, history, "Paris, please.")
+    assert [(e["name"], e["arguments"]) for e in answered.events] == [("get_weather", {"city": "Paris"})]

@@ -196,3 +196,22 @@ def test_a_client_that_asks_for_the_follow_up_itself_gets_one_reply_and_no_error
         assert h.of("error") == []
 
     run(main())
+
+
+def test_a_question_back_after_which_city_is_not_a_city() -> None:
+    """Live: after "Which city?", the next turn once went out as get_weather(city="What's")."""
+
+    async def main() -> None:
+        h = Harness(fake_engines(reply=REPLY), tools=agent_tools())
+        await h.session.start()
+        await h.send(type="session.update", session=MANUAL)
+        await say(h, "What's the weather like tomorrow?")
+        await h.wait_for("response.done")
+        assert transcripts(h) == ["Which city would you like the weather for?"]
+        await say(h, "What's that?")
+        await h.wait_for("response.done", 2)
+        await h.settle(0.1)
+        assert calls(h) == []  # the model answers; the positive path is the test above
+        assert transcripts(h)[-1] == REPLY
+
+    run(main())

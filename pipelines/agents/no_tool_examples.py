@@ -1,0 +1,52 @@
+"""Requests that need no tool, for every agent: the "no tool" class of the router's classifier.
+
+Small talk, knowledge questions, replies that are not requests, and look-alikes of common tool requests.
+An agents module adds its own look-alikes with `no_tool_examples` (see `pipelines.agents.examples`).
+Written apart from bench/tools_data.py's templates: the bench's test split must stay unseen.
+"""
+
+NO_TOOL_EXAMPLES = (
+    "Hello, how are you today?",
+    "Tell me a joke.",
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "Why is the sky blue?",
+    "Can you recommend a good book?",
+    "What time is it?",
+    "Thank you, that's all.",
+    "Goodbye.",
+    "Who wrote Romeo and Juliet?",
+    "What's two plus two?",
+    "Explain how photosynthesis works.",
+    "Translate good morning into Spanish.",
+    "Sing me a song.",
+    "I'm feeling a bit under the weather.",
+    "What is the meaning of the word whether?",
+    "I'd like to order a pizza.",
+    "Put these in alphabetical order.",
+    "Do you support dark mode?",
+    "What's your name?",
+    "Set a timer for ten minutes.",
+    "Play some music.",
+    "What's a good recipe for dinner?",
+    "How do I reset my password?",
+    "What's the square root of 144?",
+    "Who won the World Cup in 2018?",
+    "How do airplanes stay in the air?",
+    "Give me a synonym for happy.",
+    "What's the best way to learn the guitar?",
+    "Can you help me plan a birthday party?",
+    "How many ounces are in a pound?",
+    "What's the tallest building in the world?",
+    "Tell me a riddle.",
+    "I'm bored.",
+    "Good night.",
+    "Yes, please.",
+    "No, thanks.",
+    "Okay.",
+    "What can you do?",
+    "Are you a robot?",
+    "Can you hear me?",
+    "Could you repeat that?",
+    "What did you just say?",
+)
