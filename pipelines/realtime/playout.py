@@ -12,6 +12,8 @@ Pure and synchronous: the track calls `next_frame()` every 20 ms; the session si
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +57,11 @@ class Playout:
     @property
     def queued_ms(self) -> float:
         return len(self._frames) * FRAME_MS
+
+    @property
+    def playing(self) -> str | None:
+        """The response whose frames are going out now."""
+        return self._playing[0] if self._playing is not None else None
 
     @property
     def active(self) -> bool:
@@ -117,6 +124,36 @@ class Playout:
         assert self._playing is not None
         self._on_event(event("output_audio_buffer.stopped", response_id=self._playing[0]))
         self._playing = None
+
+
+class Pacer:
+    """Real-time pace for a stream of fixed-length frames: the n-th `tick` returns at start + n frames.
+
+    Anchored to the first tick rather than sleeping one frame each time, so audio time maps to wall time
+    without drift. A tick found more than `max_lag_s` late (a blocked loop, or a stream that resumes
+    after a pause) restarts the clock there instead of sending a burst to catch up. Shared by the call's
+    outgoing track, the test microphone and the benchmarks' streamers."""
+
+    def __init__(self, frame_s: float = FRAME_MS / 1000, max_lag_s: float = 0.2) -> None:
+        self.frame_s, self.max_lag_s = frame_s, max_lag_s
+        self.frames = 0  # ticks so far, across restarts
+        self._start: float | None = None
+        self._since_start = 0
+
+    async def tick(self) -> int:
+        """Wait until the next frame is due; its index in the stream (a track's pts in frames)."""
+        now = time.monotonic()
+        if self._start is not None:
+            self._since_start += 1
+            wait = self._start + self._since_start * self.frame_s - now
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -self.max_lag_s:
+                self._start = None
+        if self._start is None:
+            self._start, self._since_start = now, 0
+        self.frames += 1
+        return self.frames - 1
 
 
 class StereoTo24k:
