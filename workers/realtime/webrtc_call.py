@@ -28,7 +28,7 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from pipelines.realtime.playout import FRAME_MS, RATE, Cut, Playout, StereoTo24k
+from pipelines.realtime.playout import FRAME_MS, RATE, Cut, Playout, StereoTo24k, TwoX, up_to_48k
 from pipelines.realtime.protocol import new_id
 from pipelines.realtime.session import RealtimeSession
 from workers.realtime.webrtc_media import PacedAudioTrack, audible, prompt_audio
@@ -53,9 +53,10 @@ class SpeechTrack(PacedAudioTrack):
     clock as any other process on the host), which is how `bench/realtime.py` splits the media path."""
 
     def __init__(self, playout: Playout, call_id: str = "") -> None:
-        super().__init__(RATE)
+        super().__init__(2 * RATE)  # 48 kHz, Opus's own rate: see `TwoX` for why not 24
         self.playout = playout
         self.call_id = call_id
+        self._to_48k = TwoX()
         self._trace: dict[str, dict[str, float]] = {}  # response -> times; filled only when debugging
 
     def fed(self, response_id: str) -> None:
@@ -69,7 +70,7 @@ class SpeechTrack(PacedAudioTrack):
         frame = self.playout.next_frame()
         if self._trace:
             self._note(frame)
-        return frame
+        return up_to_48k(self._to_48k, frame)
 
     def _note(self, frame: bytes) -> None:
         response = self.playout.playing
