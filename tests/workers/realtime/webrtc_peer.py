@@ -8,12 +8,9 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import subprocess
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,7 +20,6 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
-from tests.multihost.netns import _enter, ip
 from workers.realtime.webrtc_media import AUDIBLE_RMS, PacedAudioTrack, audible, prompt_audio
 
 T = TypeVar("T")
@@ -39,6 +35,7 @@ class Microphone(PacedAudioTrack):
         super().__init__(MIC_RATE)
         self._frames: deque[np.ndarray] = deque()
         self.last_speech_at = 0.0  # monotonic time the last queued speech frame went out
+        self.sent_at: list[float] = []  # when each frame went out: input audio time -> wall time
 
     def say(self, samples: np.ndarray) -> None:
         pad = (-len(samples)) % FRAME
@@ -52,8 +49,9 @@ class Microphone(PacedAudioTrack):
 
     def next_samples(self) -> np.ndarray:
         data = self._frames.popleft() if self._frames else np.zeros(FRAME, dtype=np.int16)
+        self.sent_at.append(time.monotonic())
         if self._frames or np.any(data):
-            self.last_speech_at = time.monotonic()
+            self.last_speech_at = self.sent_at[-1]
         return data
 
 
@@ -81,9 +79,9 @@ class Heard:
 
 
 class Peer:
-    """One call from the client side."""
+    """One call from the client side. `on_event` also gets each server event with its arrival time."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_event: Callable[[tuple[float, dict[str, Any]]], None] | None = None) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.mic = Microphone()
         self.pc.addTrack(self.mic)
@@ -94,6 +92,7 @@ class Peer:
         self.events: list[tuple[float, dict[str, Any]]] = []
         self._new_event = asyncio.Event()
         self.location: str | None = None
+        self.on_event = on_event
         self._tasks: list[asyncio.Task[Any]] = []
         self.channel.on("open", self.opened.set)
         self.channel.on("message", self._on_message)
@@ -102,6 +101,8 @@ class Peer:
     def _on_message(self, message: str | bytes) -> None:
         self.events.append((time.monotonic(), json.loads(message)))
         self._new_event.set()
+        if self.on_event is not None:
+            self.on_event(self.events[-1])
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         async def record() -> None:
@@ -168,28 +169,3 @@ class Peer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pc.close()
-
-
-class Namespace:
-    """A network namespace with only loopback (plus 127.0.0.2) and a thread living inside it."""
-
-    def __init__(self) -> None:
-        self.name = f"vcrtc{os.getpid() % 100000}"
-        ip("netns", "add", self.name)
-        ip("link", "set", "lo", "up", netns=self.name)
-        ip("addr", "add", "127.0.0.2/8", "dev", "lo", netns=self.name)
-        self._thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(f"/var/run/netns/{self.name}",))
-
-    def run(self, fn: Callable[[], T]) -> T:
-        return self._thread.submit(fn).result()
-
-    def arun(self, coro_fn: Callable[[], Any]) -> Any:
-        """Run an async scenario on a fresh event loop inside the namespace (its sockets stay there)."""
-        return self.run(lambda: asyncio.run(coro_fn()))
-
-    def exec_prefix(self) -> list[str]:
-        return ["ip", "netns", "exec", self.name]
-
-    def destroy(self) -> None:
-        self._thread.shutdown(wait=False, cancel_futures=True)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
