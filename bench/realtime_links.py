@@ -52,6 +52,9 @@ class Link:
 
     name = ""
 
+    def __init__(self) -> None:
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+
     async def open(self) -> None:
         raise NotImplementedError
 
@@ -75,10 +78,8 @@ class Link:
         """The reply is over for the user too (WebRTC: the server's track stopped playing it)."""
 
     def first_audible(self, after: float, audio: AudioSeen) -> float | None:
+        """When the reply's first audible 20 ms was there to play (`audio`: its deltas, if any)."""
         return audio.audible_at()
-
-    def __init__(self) -> None:
-        self.events: asyncio.Queue[Event] = asyncio.Queue()
 
     async def next_event(self, timeout: float) -> Event:
         return await asyncio.wait_for(self.events.get(), timeout)
@@ -235,27 +236,36 @@ class RtcLink(Link):
 
 
 async def ask(link: Link, question: bytes, lead_ms: float) -> Sample | None:
-    """One question after `lead_ms` of silence; None if no audible reply came."""
+    """One question after `lead_ms` of silence; None if no audible reply came, or if a reply started
+    while the question was still being said (a cut-in: that turn measures turn detection, not speed)."""
     link.discard()
     await link.say(bytes(2 * int(24 * lead_ms)))
     end = await link.say(question)
     audio, seen = AudioSeen(), set()
     said = turn_end = end_seen = None
+    cut = False
     async with link.listening():
         while "response.done" not in seen:
             at, ev = await link.next_event(90)
             kind = ev.get("type", "")
+            if kind == "response.created" and at < end:
+                cut = True
+                break
             seen.add(kind)
-            if kind == "input_audio_buffer.speech_stopped" and turn_end is None:
-                turn_end = link.wall_of(float(ev.get("audio_end_ms", -1)))
+            if kind == "input_audio_buffer.speech_stopped" and "response.created" not in seen:
+                turn_end = link.wall_of(float(ev.get("audio_end_ms", -1)))  # the last one before the reply
                 end_seen = (at - turn_end) * 1000 if turn_end is not None else None
             elif kind == "response.output_audio_transcript.delta" and said is None:
                 said = at
             elif kind == "response.output_audio.delta":
                 audio.add(at, ev)
-            elif kind == "response.created" and not audio.response_id:
-                audio.response_id = ev.get("response", {}).get("id", "")
-        await link.settle(seen)
+            elif kind == "output_audio_buffer.started" and not audio.response_id:
+                audio.response_id = ev.get("response_id", "")  # WebRTC: the response that played
+        if not cut:
+            await link.settle(seen)
+    if cut:
+        await quiet(link)
+        return None
     heard = link.first_audible(end, audio)
     if heard is None or heard < end:
         return None
@@ -273,6 +283,14 @@ async def ask(link: Link, question: bytes, lead_ms: float) -> Sample | None:
     return sample
 
 
+async def quiet(link: Link, for_s: float = 2.5) -> None:
+    """Keep the microphone open until no event has come for `for_s` (replies, playback, all over)."""
+    async with link.listening():
+        with contextlib.suppress(TimeoutError):
+            while True:
+                await link.next_event(for_s)
+
+
 async def cut_in(link: Link, head: bytes, pause_s: float, tail: bytes) -> bool:
     """An unfinished utterance with a pause inside: True if a reply started before the rest was said."""
     link.discard()
@@ -285,7 +303,5 @@ async def cut_in(link: Link, head: bytes, pause_s: float, tail: bytes) -> bool:
                 at, ev = await link.next_event(max(0.05, tail_sent + 5 - time.monotonic()))
                 if ev.get("type") == "response.created":
                     created = at
-        with contextlib.suppress(TimeoutError):  # let the reply (or replies) finish
-            while True:
-                await link.next_event(2.5)
+    await quiet(link)  # let the reply (or replies) finish
     return created is not None and created < tail_sent
