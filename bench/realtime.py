@@ -13,11 +13,14 @@ with K sessions talking at once, over one or more transports:
 
 Several transports take the same turns in one run, alternating turn by turn (their order rotating), so
 machine noise falls on all alike. Voice-to-voice is measured alike on each: from the last speech sample
-sent to the first audible 20 ms of the reply at the client (see `bench/realtime_links.py`). "after turn
-end" is the part after the turn end the server declared (`speech_stopped`'s audio_end_ms); "turn end
-seen" is that turn end -> `speech_stopped` at the client (the silence wait, plus what the input path
-adds); "media" is the reply's first transcript delta -> its first audible audio (the output path alone,
-robust to model time). For WebRTC a second table splits the output path with the pool's own timestamps.
+sent to the first audible 20 ms of the reply at the client (see `bench/realtime_links.py`); "delta" is
+the figure issue 12 set its goals in, to the first `response.output_audio.delta` (WebSocket transports:
+a reply's quiet start not counted). "after turn end" is the part after the turn end the server
+declared (`speech_stopped`'s audio_end_ms, which counts the silence waited for); "turn end seen" is that
+turn end -> `speech_stopped` at the client (what the input path and the detection add; for WebRTC within
+a frame or two, since the microphone's frame count stands for the pool's audio clock); "media" is the
+reply's first transcript delta -> its first audible audio (the output path alone, robust to model
+time). For WebRTC a second table splits the output path with the pool's own timestamps.
 
 Cut-ins: unfinished utterances with a pause of 0.6-0.9 s inside ("I would like to book a table for ...
 four people tonight"); a reply that starts (`response.created`) before the continuation has been sent is
@@ -202,8 +205,8 @@ async def run_config(
     return rows
 
 
-COLUMNS = ("turns", "p50", "p95", "-ws p50", "/ws p50", "after p50", "after p95", "end seen",
-           "media p50", "x 1 sess", "cut-ins", "busy s")  # fmt: skip
+COLUMNS = ("turns", "p50", "p95", "-ws p50", "/ws p50", "delta p50", "after p50", "after p95",
+           "end seen", "media p50", "x 1 sess", "cut-ins", "busy s")  # fmt: skip
 
 
 def print_row(transport: str, mode: str, k: int, row: Row, ws: Row | None, single: float) -> None:
@@ -213,7 +216,8 @@ def print_row(transport: str, mode: str, k: int, row: Row, ws: Row | None, singl
     cut = f"{row.cut_ins}/{row.unfinished}" if row.unfinished else "-"
     cells = (
         f"{len(v2v)}/{row.asked}", f"{p50:.0f}", f"{_percentile(v2v, 95):.0f}", f"{p50 - base:+.0f}",
-        f"{p50 / base:.2f}", f"{_percentile(row.of('after_end'), 50):.0f}",
+        f"{p50 / base:.2f}", f"{_percentile(row.of('first_delta'), 50):.0f}",
+        f"{_percentile(row.of('after_end'), 50):.0f}",
         f"{_percentile(row.of('after_end'), 95):.0f}", f"{_percentile(row.of('end_seen'), 50):.0f}",
         f"{_percentile(row.of('media'), 50):.0f}", f"{p50 / single:.2f}", cut, f"{row.busy_s:.0f}",
     )  # fmt: skip
@@ -284,13 +288,18 @@ def main() -> None:
                         print_row(t, mode, k, row, rows.get("websocket"), single[(t, mode)])
                     webrtc += rows["webrtc"].samples if "webrtc" in rows else []
             media = stack.media_times()
+        except BaseException:
+            stack.print_logs()
+            raise
         finally:
             stack.stop()
     if webrtc:
         print_media_split(webrtc, media)
     print(
         "\np50/p95: last speech sample sent -> first audible reply audio at the client. -ws, /ws: against"
-        " the websocket row of the same run. after: from the turn end the server declared (speech_stopped)"
+        " the websocket row of the same run. delta: last speech sample sent -> first"
+        " response.output_audio.delta (WebSocket transports; the reply's quiet start not counted)."
+        " after: from the turn end the server declared (speech_stopped)"
         " to the first audio. end seen: that turn end -> speech_stopped at the client. media: the reply's"
         " first transcript delta -> its first audible audio. cut-ins: replies started before an unfinished"
         " utterance's continuation (pause 0.6-0.9 s inside) was sent. busy s: time spent on this row's turns."

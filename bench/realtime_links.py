@@ -42,6 +42,7 @@ class Sample:
     media: float | None  # the reply's first transcript delta -> its first audible audio
     after_end: float | None  # the turn end the server declared (audio_end_ms) -> first audible audio
     end_seen: float | None  # that turn end -> `speech_stopped` at the client (input path + detection)
+    first_delta: float | None = None  # WebSocket: last speech sample -> first audio delta (issue 12's)
     response_id: str = ""
     heard: float = 0.0  # webrtc: when the first audible frame was decoded
     loud_packet: float | None = None  # webrtc: when its first loud RTP packet arrived
@@ -275,6 +276,7 @@ async def ask(link: Link, question: bytes, lead_ms: float) -> Sample | None:
         media=(heard - said) * 1000 if said is not None else None,
         after_end=(heard - turn_end) * 1000 if turn_end is not None else None,
         end_seen=end_seen,
+        first_delta=(audio.first_at - end) * 1000 if audio.first_at is not None else None,
         response_id=audio.response_id,
         heard=heard,
     )

@@ -148,8 +148,14 @@ class Stack:
             _, sep, data = line.partition("webrtc-media ")
             if sep:
                 with_times = json.loads(data)
-                out[with_times["response"]] = with_times
+                out.setdefault(with_times["response"], with_times)
         return out
+
+    def print_logs(self, tail: int = 2000) -> None:
+        """The end of each process's log (a failed run's temporary directory is about to go)."""
+        for name in self.procs:
+            text = (self.root / f"{name}.log").read_text(errors="replace")
+            print(f"--- {name}.log (end) ---\n{text[-tail:]}", file=sys.stderr)
 
     def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):

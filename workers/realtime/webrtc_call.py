@@ -58,10 +58,15 @@ class SpeechTrack(PacedAudioTrack):
         self.call_id = call_id
         self._to_48k = TwoX()
         self._trace: dict[str, dict[str, float]] = {}  # response -> times; filled only when debugging
+        self._traced: set[str] = set()  # responses already noted: each is logged once
 
     def fed(self, response_id: str) -> None:
         """The session produced audio for `response_id` (noted once per response, when debugging)."""
-        if response_id not in self._trace and log.isEnabledFor(logging.DEBUG):
+        if response_id not in self._traced and log.isEnabledFor(logging.DEBUG):
+            self._traced.add(response_id)
+            if len(self._traced) > 64:  # a long call: forget the oldest (ids are never reused)
+                self._traced.clear()
+                self._traced.add(response_id)
             if len(self._trace) > 32:  # responses cut before they were heard
                 del self._trace[next(iter(self._trace))]
             self._trace[response_id] = {"fed": time.monotonic()}
