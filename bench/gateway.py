@@ -1,8 +1,8 @@
 """What the API-origin hop (`WS /v1/realtime` on the API, relayed to the pool) costs, side by side.
 
 One run starts Redis, a realtime pool (`voicechain realtime --processes 2`, local models) and the API
-(one uvicorn process), then measures, alternating direct (pool port) and gateway (API port) so both see
-the same machine noise:
+(one uvicorn process; `bench/realtime_stack.py`), then measures, alternating direct (pool port) and
+gateway (API port) so both see the same machine noise:
 
 1. added latency per frame: echo-timed round trips of a 40 ms audio frame (`input_audio_buffer.append`,
    ~2.6 KB of base64) followed by `input_audio_buffer.clear`, timed until `input_audio_buffer.cleared`
@@ -12,7 +12,8 @@ the same machine noise:
    (from /proc) over that time, per session;
 3. 16 sessions at once, each at real-time pace: round-trip p50/p95 direct and through the gateway.
 
-Usage: `python bench/gateway.py [--frames 300] [--seconds 10] [--sessions 16]`.
+Usage: `python bench/gateway.py [--frames 300] [--seconds 10] [--sessions 16]`. Voice-to-voice through the
+gateway next to the direct WebSocket (and WebRTC): `python bench/realtime.py --transport websocket,gateway`.
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ import websockets
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.storage.migrate import upgrade
-from tests.services import Processes, RedisServer, api_command, free_port, wait_http_ok
+from bench.realtime_stack import Stack
 
 KEY = "vc_bench_gateway_key_0123456789"
 FRAME = base64.b64encode(bytes(2 * 24 * 40)).decode()  # 40 ms of 24 kHz PCM16 silence
@@ -136,39 +136,22 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(width=150)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        redis = RedisServer(port=free_port(), data_dir=root / "redis")
-        redis.start()
-        processes = Processes(log_dir=root)
+        stack = Stack(Path(tmp), KEY, processes=2, max_sessions=max(8, args.sessions), with_api=True)
         try:
-            url = f"sqlite:///{root / 'bench.db'}"
-            upgrade(url)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")} | {
-                "VOICECHAIN_DATA_DIR": str(root), "VOICECHAIN_DATABASE_URL": url,
-                "VOICECHAIN_REDIS_URL": redis.url, "VOICECHAIN_API_KEYS": KEY, "PYTHONUNBUFFERED": "1",
-            }  # fmt: skip
-            pool_port, api_port = free_port(), free_port()
-            per_process = str(max(8, args.sessions))
-            pool = [sys.executable, "-m", "api.cli", "realtime", "--processes", "2"]
-            processes.start("realtime", [*pool, "--port", str(pool_port), "--max-sessions", per_process], env)
-            api = processes.start("api", api_command(api_port), env)
-            wait_http_ok(f"http://127.0.0.1:{api_port}/healthz", 120)
-            wait_http_ok(f"http://127.0.0.1:{pool_port}/healthz", 180)
-            time.sleep(2)  # both pool processes registered
+            stack.start()
             console.print("stack up; measuring")
             results = asyncio.run(
                 measure(
-                    f"ws://127.0.0.1:{pool_port}/v1/realtime",
-                    f"ws://127.0.0.1:{api_port}/v1/realtime",
-                    api.pid,
+                    f"{stack.pool_ws}/realtime",
+                    f"ws://127.0.0.1:{stack.api_port}/v1/realtime",
+                    stack.pid("api"),
                     args.frames,
                     args.seconds,
                     args.sessions,
                 )
             )
         finally:
-            processes.stop_all()
-            redis.stop()
+            stack.stop()
     report(console, results, args.sessions)
 
 

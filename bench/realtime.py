@@ -2,16 +2,32 @@
 
 Voice-to-voice latency: general questions (answers the model must generate), spoken by espeak-ng (a voice
 the models were not tuned on) or piper, streamed at real-time pace like an open microphone (silence keeps
-coming after the question). Measured from the last speech sample sent to the first
-`response.output_audio.delta`, for `server_vad` (500 ms) and `semantic_vad` (eagerness auto), with 1 and
-with K sessions talking at once. "after turn end" is the part after the server declared the turn over
-(`speech_stopped`'s audio_end_ms): what model work adds to the wait for silence.
+coming after the question), for `server_vad` (500 ms) and `semantic_vad` (eagerness auto), with 1 and
+with K sessions talking at once, over one or more transports:
+
+- `websocket`: the `openai` client straight to the pool's port;
+- `gateway`: the `openai` client given the API's `base_url` only (`WS /v1/realtime` on the API origin,
+  relayed to the pool);
+- `webrtc`: an aiortc call posted to the API's `POST /v1/realtime/calls` (needs root: the stack and the
+  client run in a loopback-only network namespace).
+
+Several transports take the same turns in one run, alternating turn by turn (their order rotating), so
+machine noise falls on all alike. Voice-to-voice is measured alike on each: from the last speech sample
+sent to the first audible 20 ms of the reply at the client (see `bench/realtime_links.py`); "delta" is
+the figure issue 12 set its goals in, to the first `response.output_audio.delta` (WebSocket transports:
+a reply's quiet start not counted). "after turn end" is the part after the turn end the server
+declared (`speech_stopped`'s audio_end_ms, which counts the silence waited for); "turn end seen" is that
+turn end -> `speech_stopped` at the client (what the input path and the detection add; for WebRTC within
+a frame or two, since the microphone's frame count stands for the pool's audio clock); "media" is the
+reply's first transcript delta -> its first audible audio (the output path alone, robust to model
+time). For WebRTC a second table splits the output path with the pool's own timestamps.
 
 Cut-ins: unfinished utterances with a pause of 0.6-0.9 s inside ("I would like to book a table for ...
 four people tonight"); a reply that starts (`response.created`) before the continuation has been sent is
 a cut-in.
 
     python bench/realtime.py [--voice espeak|piper] [--sessions 4] [--modes server_vad,semantic_vad]
+                             [--transport websocket,webrtc,gateway]
 
 The machine is shared and noisy: compare the rows of one run, not figures across runs.
 """
@@ -20,23 +36,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
+import contextlib
 import io
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.realtime_links import Link, RtcLink, Sample, WsLink, ask, cut_in
+from bench.realtime_stack import Stack
+
 API_KEY = "bench-key"
-CHUNK_MS = 20
 SILENCE_MS = 500
 #: general questions, none of them used to tune turn detection or prompts; answers must be generated
 QUESTIONS = [
@@ -102,181 +118,132 @@ def speak(texts: list[str], voice: str) -> list[bytes]:
     return out
 
 
-def _silence(ms: float) -> bytes:
-    return bytes(2 * int(24 * ms))
+TRANSPORTS = ("websocket", "webrtc", "gateway")
+Unfinished = list[tuple[bytes, float, bytes]]  # (first part, pause in seconds, continuation), spoken
+
+
+def parse_transports(values: list[str] | None) -> list[str]:
+    """`--transport` given several times and/or as comma lists, in order, without repeats."""
+    chosen: list[str] = []
+    for value in values or ["websocket"]:
+        for name in value.split(","):
+            name = name.strip()
+            if name not in TRANSPORTS:
+                raise SystemExit(f"unknown transport {name!r}; choose from {', '.join(TRANSPORTS)}")
+            if name not in chosen:
+                chosen.append(name)
+    return chosen
 
 
 def _percentile(values: list[float], p: float) -> float:
     return float(np.percentile(values, p)) if values else float("nan")
 
 
-class Streamer:
-    """Sends 20 ms chunks at real-time pace from a fixed start, so audio time maps to wall time."""
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-        self.t0 = time.monotonic()
-        self.sent_ms = 0
-
-    async def send(self, pcm: bytes) -> None:
-        step = 48 * CHUNK_MS
-        for i in range(0, len(pcm), step):
-            due = self.t0 + self.sent_ms / 1000
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self.conn.input_audio_buffer.append(audio=base64.b64encode(pcm[i : i + step]).decode())
-            self.sent_ms += CHUNK_MS
-
-    def wall_of(self, audio_ms: float) -> float:
-        return self.t0 + audio_ms / 1000
-
-    def reanchor(self) -> None:
-        self.t0 = time.monotonic() - self.sent_ms / 1000
-
-
-async def _silence_forever(streamer: Streamer) -> None:
-    while True:
-        await streamer.send(_silence(CHUNK_MS))
-
-
 @dataclass
-class Turns:
-    latency: list[float] = field(default_factory=list)  # end of speech -> first audio (ms)
-    after_end: list[float] = field(default_factory=list)  # turn end (speech_stopped) -> first audio
+class Row:
+    """What one transport gave for one configuration."""
+
+    samples: list[Sample] = field(default_factory=list)
+    asked: int = 0
     cut_ins: int = 0
     unfinished: int = 0
+    busy_s: float = 0.0
 
-    def add(self, other: Turns) -> None:
-        self.latency += other.latency
-        self.after_end += other.after_end
-        self.cut_ins += other.cut_ins
-        self.unfinished += other.unfinished
+    def of(self, name: str) -> list[float]:
+        return [v for v in (getattr(s, name) for s in self.samples) if v is not None]
 
 
-async def _configure(conn: Any, mode: str) -> None:
-    await conn.session.update(
-        session={"type": "realtime", "audio": {"input": {"turn_detection": MODES[mode]}}}
-    )
-    async for ev in conn:
-        if ev.type == "session.updated":
-            return
+def make_link(transport: str, stack: Stack) -> Link:
+    if transport == "websocket":
+        return WsLink("websocket", API_KEY, websocket_base_url=stack.pool_ws)
+    if transport == "gateway":
+        return WsLink("gateway", API_KEY, base_url=stack.api_http)
+    return RtcLink(f"{stack.api_http}/realtime/calls", API_KEY)
 
 
-async def _until_done(conn: Any, streamer: Streamer) -> tuple[float | None, float | None]:
-    """Stream silence until the reply's first audio; return (first audio wall time, turn end wall time)."""
-    first = stopped = None
-    filler = asyncio.create_task(_silence_forever(streamer))
-    try:
-        async for ev in conn:
-            if ev.type == "input_audio_buffer.speech_stopped" and stopped is None:
-                stopped = streamer.wall_of(ev.audio_end_ms)
-            if ev.type == "response.output_audio.delta" and first is None:
-                first = time.monotonic()
-                filler.cancel()
-            if ev.type == "response.done":
-                break
-    finally:
-        filler.cancel()
-    return first, stopped
-
-
-async def session_run(
-    base: str, mode: str, questions: list[bytes], unfinished: list[tuple[bytes, float, bytes]], offset: int
-) -> Turns:
-    from openai import AsyncOpenAI
-
-    client = AsyncOpenAI(api_key=API_KEY, websocket_base_url=base)
-    out = Turns()
-    async with client.realtime.connect(model="voicechain-local") as conn:
-        await conn.recv()
-        await _configure(conn, mode)
-        streamer = Streamer(conn)
-        for i in range(len(questions)):
-            await streamer.send(_silence(300 + 97 * ((i + offset) % 5)))  # sessions drift apart
-            await streamer.send(questions[(i + offset) % len(questions)])
-            end_of_speech = time.monotonic()
-            first, stopped = await _until_done(conn, streamer)
-            if first is not None:
-                out.latency.append((first - end_of_speech) * 1000)
-                if stopped is not None:
-                    out.after_end.append((first - stopped) * 1000)
-            streamer.reanchor()
-        for head, pause_s, tail in unfinished:
-            await streamer.send(_silence(300))
-            created: list[float] = []
-
-            async def watch(created: list[float] = created) -> None:
-                async for ev in conn:
-                    if ev.type == "response.created":
-                        created.append(time.monotonic())
-                        return
-
-            watcher = asyncio.create_task(watch())
-            await streamer.send(head + _silence(pause_s * 1000) + tail)
-            tail_sent = time.monotonic()
-            await asyncio.wait([watcher], timeout=5.0)
-            watcher.cancel()
-            out.unfinished += 1
-            if created and created[0] < tail_sent:
-                out.cut_ins += 1
-            # let the reply (or replies) finish before the next utterance
-            await _drain(conn, streamer)
-            streamer.reanchor()
-    return out
-
-
-async def _drain(conn: Any, streamer: Streamer) -> None:
-    """Stream silence until no response has been running for a while."""
-    filler = asyncio.create_task(_silence_forever(streamer))
-    try:
-        while True:
-            try:
-                ev = await asyncio.wait_for(conn.recv(), timeout=2.5)
-            except TimeoutError:
-                return
-            if ev.type == "response.done":
-                continue
-    finally:
-        filler.cancel()
+def _rotated(items: list[str], turn: int) -> list[str]:
+    k = turn % len(items)
+    return items[k:] + items[:k]
 
 
 async def run_config(
-    base: str, mode: str, k: int, questions: list[bytes], unfinished: list[tuple[bytes, float, bytes]]
-) -> Turns:
-    results = await asyncio.gather(
-        *(session_run(base, mode, questions, unfinished, offset=j * 3) for j in range(k))
-    )
-    total = Turns()
-    for r in results:
-        total.add(r)
-    return total
+    stack: Stack, transports: list[str], mode: str, k: int, questions: list[bytes], unfinished: Unfinished
+) -> dict[str, Row]:
+    """k sessions per transport; turn by turn, each transport's k sessions ask at once, in turn."""
+    links = {t: [make_link(t, stack) for _ in range(k)] for t in transports}
+    rows = {t: Row() for t in transports}
+    session = {"type": "realtime", "audio": {"input": {"turn_detection": MODES[mode]}}}
+    try:
+        for group in links.values():
+            for link in group:
+                await link.open()
+                await link.configure(session)
+        for i in range(len(questions)):
+            for t in _rotated(transports, i):
+                started = time.monotonic()
+                picks = [(i + 3 * j) % len(questions) for j in range(k)]  # sessions ask different ones
+                got = await asyncio.gather(
+                    *(
+                        ask(link, questions[q], 300 + 97 * (q % 5))
+                        for link, q in zip(links[t], picks, strict=True)
+                    )
+                )
+                rows[t].samples += [s for s in got if s is not None]
+                rows[t].asked += k
+                rows[t].busy_s += time.monotonic() - started
+        for i, (head, pause_s, tail) in enumerate(unfinished):
+            for t in _rotated(transports, i):
+                started = time.monotonic()
+                rows[t].cut_ins += await cut_in(links[t][0], head, pause_s, tail)
+                rows[t].unfinished += 1
+                rows[t].busy_s += time.monotonic() - started
+    finally:
+        for group in links.values():
+            for link in group:
+                with contextlib.suppress(Exception):
+                    await link.close()
+    return rows
 
 
-def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VOICECHAIN_API_KEYS": API_KEY, "VOICECHAIN_DATA_DIR": data_dir}
-    env.pop("VOICECHAIN_REDIS_URL", None)
-    code = (
-        "from pipelines.settings import Settings; from pipelines.storage.migrate import upgrade;"
-        "from workers.realtime.app import PoolLimits; from workers.realtime.server import serve;"
-        "s = Settings(); s.data_dir.mkdir(parents=True, exist_ok=True); upgrade(s.resolved_database_url);"
-        f"serve(s, processes=1, host='127.0.0.1', port={port}, limits=PoolLimits(max_sessions=64))"
-    )
-    root = Path(__file__).resolve().parents[1]
-    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=root, stderr=subprocess.DEVNULL)
+COLUMNS = ("turns", "p50", "p95", "-ws p50", "/ws p50", "delta p50", "after p50", "after p95",
+           "end seen", "media p50", "x 1 sess", "cut-ins", "busy s")  # fmt: skip
 
 
-def wait_ready(port: int) -> None:
-    import urllib.request
+def print_row(transport: str, mode: str, k: int, row: Row, ws: Row | None, single: float) -> None:
+    v2v = row.of("v2v")
+    p50 = _percentile(v2v, 50)
+    base = _percentile(ws.of("v2v"), 50) if ws is not None else float("nan")
+    cut = f"{row.cut_ins}/{row.unfinished}" if row.unfinished else "-"
+    cells = (
+        f"{len(v2v)}/{row.asked}", f"{p50:.0f}", f"{_percentile(v2v, 95):.0f}", f"{p50 - base:+.0f}",
+        f"{p50 / base:.2f}", f"{_percentile(row.of('first_delta'), 50):.0f}",
+        f"{_percentile(row.of('after_end'), 50):.0f}",
+        f"{_percentile(row.of('after_end'), 95):.0f}", f"{_percentile(row.of('end_seen'), 50):.0f}",
+        f"{_percentile(row.of('media'), 50):.0f}", f"{p50 / single:.2f}", cut, f"{row.busy_s:.0f}",
+    )  # fmt: skip
+    print(f"{transport:10}{mode:14}{k:>9}" + "".join(f"{c:>11}" for c in cells), flush=True)
 
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("server did not start")
+
+def print_media_split(samples: list[Sample], media: dict[str, dict[str, float]]) -> None:
+    """Where a WebRTC reply's first audible audio spends its time, p50 over the turns (ms)."""
+    parts: dict[str, list[float]] = {
+        "pool: reply audio in -> its first frame to the encoder (pacing)": [],
+        "pool: first frame -> first audible frame to the encoder (quiet start)": [],
+        "first audible frame to the encoder -> its RTP packet at the client": [],
+        "client: that packet -> the frame decoded (receive buffer, Opus)": [],
+    }
+    names = list(parts)
+    for s in samples:
+        t = media.get(s.response_id)
+        if t is None or "audible" not in t or s.loud_packet is None:
+            continue
+        parts[names[0]].append((t["out"] - t["fed"]) * 1000)
+        parts[names[1]].append((t["audible"] - t["out"]) * 1000)
+        parts[names[2]].append((s.loud_packet - t["audible"]) * 1000)
+        parts[names[3]].append((s.heard - s.loud_packet) * 1000)
+    print(f"\nWebRTC output path, p50 / p95 over {len(parts[names[0]])} turns (ms)")
+    for name, values in parts.items():
+        print(f"  {name:74}{_percentile(values, 50):8.1f}{_percentile(values, 95):8.1f}")
 
 
 def main() -> None:
@@ -288,45 +255,54 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=4, help="sessions talking at once (besides 1)")
     parser.add_argument("--questions", type=int, default=len(QUESTIONS))
     parser.add_argument("--unfinished", type=int, default=len(UNFINISHED))
-    parser.add_argument("--port", type=int, default=18401)
+    parser.add_argument(
+        "--transport", action="append", help="websocket, webrtc, gateway: repeat it or give a comma list"
+    )
     args = parser.parse_args()
+    transports = parse_transports(args.transport)
 
     questions = speak(QUESTIONS[: args.questions], args.voice)
     texts = UNFINISHED[: args.unfinished]
     heads = speak([h for h, _, _ in texts], args.voice)
     tails = speak([t for _, _, t in texts], args.voice)
     unfinished = [(h, p, t) for h, (_, p, _), t in zip(heads, texts, tails, strict=True)]
-    modes = args.modes.split(",")
     print(f"\nVoice-to-voice latency, {args.voice} voice, {len(questions)} questions per session (ms)")
-    cols = ("turns", "p50", "p95", "after p50", "after p95", "x 1 sess", "cut-ins", "wall s")
-    print(f"{'mode':14}{'sessions':>9}" + "".join(f"{c:>11}" for c in cols), flush=True)
-    single: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(args.port, data_dir)
+    print(f"{'transport':10}{'mode':14}{'sessions':>9}" + "".join(f"{c:>11}" for c in COLUMNS), flush=True)
+    single: dict[tuple[str, str], float] = {}
+    webrtc: list[Sample] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(
+            Path(tmp), API_KEY, with_api=transports != ["websocket"], isolated="webrtc" in transports
+        )
         try:
-            wait_ready(args.port)
-            base = f"ws://127.0.0.1:{args.port}/v1"
-            for k in (1, args.sessions):
-                for mode in modes:
-                    t0 = time.monotonic()
-                    t = asyncio.run(run_config(base, mode, k, questions, unfinished if k == 1 else []))
-                    p50 = _percentile(t.latency, 50)
-                    single.setdefault(mode, p50)
-                    cut = f"{t.cut_ins}/{t.unfinished}" if t.unfinished else "-"
-                    print(
-                        f"{mode:14}{k:>9}{len(t.latency):>11}{p50:>11.0f}"
-                        f"{_percentile(t.latency, 95):>11.0f}{_percentile(t.after_end, 50):>11.0f}"
-                        f"{_percentile(t.after_end, 95):>11.0f}{p50 / single[mode]:>11.2f}{cut:>11}"
-                        f"{time.monotonic() - t0:>11.0f}",
-                        flush=True,
+            stack.start()
+            for k in dict.fromkeys((1, args.sessions)):
+                for mode in args.modes.split(","):
+                    rows = stack.arun(
+                        lambda k=k, mode=mode: run_config(
+                            stack, transports, mode, k, questions, unfinished if k == 1 else []
+                        )
                     )
+                    for t, row in rows.items():
+                        single.setdefault((t, mode), _percentile(row.of("v2v"), 50))
+                        print_row(t, mode, k, row, rows.get("websocket"), single[(t, mode)])
+                    webrtc += rows["webrtc"].samples if "webrtc" in rows else []
+            media = stack.media_times()
+        except BaseException:
+            stack.print_logs()
+            raise
         finally:
-            server.terminate()
-            server.wait(30)
+            stack.stop()
+    if webrtc:
+        print_media_split(webrtc, media)
     print(
-        "\np50/p95: last speech sample sent -> first response.output_audio.delta. after: from the turn end"
-        " the server declared (speech_stopped) to the first audio. cut-ins: replies started before an"
-        " unfinished utterance's continuation (pause 0.6-0.9 s inside) was sent."
+        "\np50/p95: last speech sample sent -> first audible reply audio at the client. -ws, /ws: against"
+        " the websocket row of the same run. delta: last speech sample sent -> first"
+        " response.output_audio.delta (WebSocket transports; the reply's quiet start not counted)."
+        " after: from the turn end the server declared (speech_stopped)"
+        " to the first audio. end seen: that turn end -> speech_stopped at the client. media: the reply's"
+        " first transcript delta -> its first audible audio. cut-ins: replies started before an unfinished"
+        " utterance's continuation (pause 0.6-0.9 s inside) was sent. busy s: time spent on this row's turns."
     )
 
 

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     realtime_port: int = 8001
+    realtime_advertise_host: str | None = Field(
+        None,
+        description="Address the API (gateway, calls) reaches this pool process at, as published in the "
+        "Redis registry; also the WebRTC candidates' address unless `webrtc_advertise_address` is set. "
+        "Unset: `host`, or, when `host` is 0.0.0.0 / ::, this machine's routable address (its hostname's, "
+        "else the default route's).",
+    )
     flower_port: int = 5555
     flower_user: str = "admin"
     flower_password: str | None = Field(None, description="Unset: `voicechain up` generates one.")
@@ -162,7 +169,9 @@ class Settings(BaseSettings):
         '"credential": "p"}]; empty: none (no public STUN is ever asked).',
     )  # fmt: skip
     webrtc_advertise_address: str | None = Field(
-        None, description="Address put in answer candidates instead of the pod's own (1:1 NAT, node IP)."
+        None,
+        description="Address put in answer candidates instead of the pod's own (1:1 NAT, node IP); unset: "
+        "`realtime_advertise_host` if set, else every interface's own address (aioice's host candidates).",
     )
     webrtc_udp_ports: str | None = Field(
         None, description='UDP ports calls bind, e.g. "40000-40099" (what the pod exposes); unset: any.'

@@ -26,6 +26,7 @@ from workers.celery_app import DEFAULT_BROKER
 from workers.realtime.auth import SECRET_PREFIX, client_secret_exists
 from workers.realtime.calls import CALL_KEY, MAX_OFFER_BYTES, CallError, read_offer
 from workers.realtime.registry import PREFIX, least_loaded
+from workers.realtime.routing import url_host
 
 router = APIRouter(prefix="/v1/realtime", tags=["realtime"])
 FORWARD_TIMEOUT_S = 15.0  # the pool answers within ~10 s or gives up on the offer itself
@@ -141,7 +142,7 @@ async def _holder(redis: Any, call_id: str) -> dict[str, Any]:
 
 async def _forward(request: Request, worker: dict[str, Any], path: str, body: bytes) -> Response:
     headers = {k: v for k, v in request.headers.items() if k.lower() in _PASSED_HEADERS}
-    url = f"http://{_host(worker['host'])}:{worker['port']}{path}"
+    url = f"http://{url_host(worker['host'])}:{worker['port']}{path}"
     try:
         async with httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S, trust_env=False) as client:
             answer = await client.post(url, content=body, headers=headers)
@@ -151,10 +152,3 @@ async def _forward(request: Request, worker: dict[str, Any], path: str, body: by
         ) from exc
     kept = {k: v for k, v in answer.headers.items() if k.lower() in _RETURNED_HEADERS}
     return Response(answer.content, status_code=answer.status_code, headers=kept)
-
-
-def _host(host: str) -> str:
-    """Where to reach a worker that listens on all interfaces, and IPv6 literals in a URL."""
-    if host in ("0.0.0.0", "::", ""):
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host

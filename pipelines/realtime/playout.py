@@ -12,6 +12,8 @@ Pure and synchronous: the track calls `next_frame()` every 20 ms; the session si
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +57,11 @@ class Playout:
     @property
     def queued_ms(self) -> float:
         return len(self._frames) * FRAME_MS
+
+    @property
+    def playing(self) -> str | None:
+        """The response whose frames are going out now."""
+        return self._playing[0] if self._playing is not None else None
 
     @property
     def active(self) -> bool:
@@ -119,18 +126,103 @@ class Playout:
         self._playing = None
 
 
+class Pacer:
+    """Real-time pace for a stream of fixed-length frames: the n-th `tick` returns at start + n frames.
+
+    Anchored to the first tick rather than sleeping one frame each time, so audio time maps to wall time
+    without drift. A tick found more than `max_lag_s` late (a blocked loop, or a stream that resumes
+    after a pause) restarts the clock there instead of sending a burst to catch up. Shared by the call's
+    outgoing track, the test microphone and the benchmarks' streamers."""
+
+    def __init__(self, frame_s: float = FRAME_MS / 1000, max_lag_s: float = 0.2) -> None:
+        self.frame_s, self.max_lag_s = frame_s, max_lag_s
+        self.frames = 0  # ticks so far, across restarts
+        self._start: float | None = None
+        self._since_start = 0
+
+    async def tick(self) -> int:
+        """Wait until the next frame is due; its index in the stream (a track's pts in frames)."""
+        now = time.monotonic()
+        if self._start is not None:
+            self._since_start += 1
+            wait = self._start + self._since_start * self.frame_s - now
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -self.max_lag_s:
+                self._start = None
+        if self._start is None:
+            self._start, self._since_start = now, 0
+        self.frames += 1
+        return self.frames - 1
+
+
+#: taps of the 2x half-band filter: 0.5 ms of group delay at 48 kHz, > 50 dB down above 12.8 kHz
+HALF_BAND_TAPS = 48
+
+
+def _half_band() -> np.ndarray:
+    """A windowed-sinc low-pass at a quarter of the high rate (the low rate's Nyquist), unit DC gain."""
+    n = np.arange(HALF_BAND_TAPS) - (HALF_BAND_TAPS - 1) / 2
+    taps = np.sinc(n / 2) * np.kaiser(HALF_BAND_TAPS, 6.0)
+    return (taps / taps.sum()).astype(np.float32)
+
+
+class TwoX:
+    """Streaming 24 <-> 48 kHz by a factor of two with a short FIR: exactly twice (or half) the samples
+    of each chunk, at once. soxr's streaming resamplers hand samples on in bursts (its HQ stream gives
+    nothing for one 20 ms chunk, then 35 ms' worth with the next), and aiortc's Opus encoder, given
+    24 kHz, resamples through a 960-sample FIFO that holds every frame back by a whole frame (20 ms);
+    on a call that is latency on every turn, in and out."""
+
+    def __init__(self) -> None:
+        self._taps = _half_band()
+        self._history = np.zeros(HALF_BAND_TAPS - 1, dtype=np.float32)
+        self._phase = 0  # down: parity of the next input sample's index
+
+    def _filter(self, x: np.ndarray) -> np.ndarray:
+        data = np.concatenate([self._history, x])
+        self._history = data[len(data) - (HALF_BAND_TAPS - 1) :]
+        return np.convolve(data, self._taps, mode="valid")
+
+    def up(self, x: np.ndarray) -> np.ndarray:
+        """24 kHz float samples -> 48 kHz (zero-stuffed, filtered, gain 2 for the zeros)."""
+        stuffed = np.zeros(2 * len(x), dtype=np.float32)
+        stuffed[::2] = x
+        return 2 * self._filter(stuffed)
+
+    def down(self, x: np.ndarray) -> np.ndarray:
+        """48 kHz float samples -> 24 kHz (filtered, every second sample, across chunk edges)."""
+        out = self._filter(x.astype(np.float32))[self._phase :: 2]
+        self._phase = (self._phase + len(x)) % 2
+        return out
+
+
+def up_to_48k(converter: TwoX, pcm24: bytes) -> bytes:
+    """24 kHz PCM16 -> 48 kHz PCM16 through `converter` (its state carries across frames)."""
+    audio = np.frombuffer(pcm24, dtype="<i2").astype(np.float32)
+    return np.clip(converter.up(audio), -32768, 32767).astype("<i2").tobytes()
+
+
 class StereoTo24k:
     """Decoded Opus (48 kHz, interleaved stereo PCM16) -> the session's 24 kHz mono PCM16, streaming.
 
-    One stateful resampler for the whole call, so 20 ms frame edges add no clicks."""
+    One stateful resampler for the whole call, so 20 ms frame edges add no clicks: `TwoX` from 48 kHz
+    (what Opus decodes to), which hands each frame on whole at once; soxr from any other rate."""
 
     def __init__(self, source_rate: int = 48_000) -> None:
         self.source_rate = source_rate
-        self._resampler = soxr.ResampleStream(source_rate, RATE, 1, dtype="float32", quality="HQ")
+        self._two_x = TwoX() if source_rate == 2 * RATE else None
+        self._resampler = (
+            None if self._two_x else soxr.ResampleStream(source_rate, RATE, 1, dtype="float32", quality="HQ")
+        )
 
     def convert(self, samples: np.ndarray, channels: int) -> bytes:
         audio = samples.reshape(-1).astype(np.float32) / 32768.0
         if channels > 1:
             audio = audio.reshape(-1, channels).mean(axis=1)
-        out = self._resampler.resample_chunk(audio)
+        if self._two_x is not None:
+            out = self._two_x.down(audio)
+        else:
+            assert self._resampler is not None
+            out = self._resampler.resample_chunk(audio)
         return (np.clip(out, -1.0, 1.0) * 32767).astype("<i2").tobytes()

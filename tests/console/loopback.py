@@ -9,11 +9,9 @@ packet can leave. The test process reaches the stack from one thread that lives 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,7 +19,7 @@ import httpx
 
 from tests.conftest import API_KEY
 from tests.console.conftest import POOL
-from tests.multihost.netns import _enter, can_make_namespaces, ip
+from tests.multihost.netns import Namespace, can_make_namespaces
 from tests.services import Processes, unavailable
 
 T = TypeVar("T")
@@ -36,20 +34,16 @@ class LoopbackStack:
         if reason:
             unavailable(reason)
         self.tmp = tmp
-        self.name = f"vccon{os.getpid() % 100000}"
-        ip("netns", "add", self.name)
-        ip("link", "set", "lo", "up", netns=self.name)
-        ip("addr", "add", "127.0.0.2/8", "dev", "lo", netns=self.name)
-        self._thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(f"/var/run/netns/{self.name}",))
+        self.ns = Namespace("vccon")
         self.processes = Processes(log_dir=tmp)
 
     @property
     def prefix(self) -> list[str]:
-        return ["ip", "netns", "exec", self.name]
+        return self.ns.exec_prefix()
 
     def run(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the thread inside the namespace (its sockets reach the stack)."""
-        return self._thread.submit(fn).result()
+        return self.ns.run(fn)
 
     def chromium(self, executable: str) -> str:
         """A launcher that starts Chromium inside the namespace (Playwright talks to it over a pipe)."""
@@ -97,5 +91,4 @@ class LoopbackStack:
 
     def destroy(self) -> None:
         self.processes.stop_all()
-        self._thread.shutdown(wait=False, cancel_futures=True)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
+        self.ns.destroy()

@@ -10,6 +10,7 @@ The test process reaches a host by moving one thread into its namespace (`setns`
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import shutil
@@ -17,7 +18,7 @@ import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -110,3 +111,29 @@ def _enter(path: str) -> None:
             raise OSError(ctypes.get_errno(), f"setns({path})")
     finally:
         os.close(fd)
+
+
+class Namespace:
+    """A network namespace with only loopback (plus 127.0.0.2, since aioice gathers no 127.0.0.1
+    candidates) and a thread living inside it: where WebRTC tests run server, client and browser."""
+
+    def __init__(self, prefix: str = "vcrtc") -> None:
+        self.name = f"{prefix}{os.getpid() % 100000}"
+        ip("netns", "add", self.name)
+        ip("link", "set", "lo", "up", netns=self.name)
+        ip("addr", "add", "127.0.0.2/8", "dev", "lo", netns=self.name)
+        self._thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(f"/var/run/netns/{self.name}",))
+
+    def run(self, fn: Callable[[], T]) -> T:
+        return self._thread.submit(fn).result()
+
+    def arun(self, coro_fn: Callable[[], Any]) -> Any:
+        """Run an async scenario on a fresh event loop inside the namespace (its sockets stay there)."""
+        return self.run(lambda: asyncio.run(coro_fn()))
+
+    def exec_prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.name]
+
+    def destroy(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import socket
 import time
@@ -19,6 +20,36 @@ from typing import Any
 from workers.realtime.app import PoolState
 
 PREFIX = "voicechain:realtime:worker:"
+#: bind addresses that name every interface rather than one reachable address
+WILDCARDS = ("0.0.0.0", "::", "")
+#: documentation addresses (RFC 5737 / 3849): only the route to them is looked up, nothing is sent
+_ROUTE_PROBE = {socket.AF_INET: "192.0.2.1", socket.AF_INET6: "2001:db8::1"}
+
+
+def advertised_host(bind_host: str, configured: str | None = None) -> str:
+    """The address to publish for a process listening on `bind_host` (`realtime_advertise_host`).
+
+    A process bound to every interface has no address of its own, and "0.0.0.0" means nothing to an API
+    on another machine. So, as Ray and Dask find a node's address: the configured one; else the bind
+    address when it is a real one; else what this host's name resolves to (a Kubernetes pod's or a
+    Docker container's /etc/hosts maps it to the pod's own address), unless that is loopback (Debian
+    maps it to 127.0.1.1); else the address of the interface the default route leaves by (a UDP socket
+    `connect` picks it without sending anything); else loopback (no network: only local clients)."""
+    if configured:
+        return configured
+    if bind_host not in WILDCARDS:
+        return bind_host
+    families = (socket.AF_INET, socket.AF_INET6) if bind_host == "::" else (socket.AF_INET,)
+    with contextlib.suppress(OSError):
+        for family in families:
+            for *_, sockaddr in socket.getaddrinfo(socket.gethostname(), None, family, socket.SOCK_STREAM):
+                if not ipaddress.ip_address(sockaddr[0]).is_loopback:
+                    return str(sockaddr[0])
+    for family in families:
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((_ROUTE_PROBE[family], 9))
+            return str(probe.getsockname()[0])
+    return "::1" if bind_host == "::" else "127.0.0.1"
 
 
 def worker_id(port: int, index: int) -> str:

@@ -33,8 +33,13 @@ class Target:
     port: int
 
     def ws_url(self, query: str) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}/v1/realtime" + (f"?{query}" if query else "")
+        return f"ws://{url_host(self.host)}:{self.port}/v1/realtime" + (f"?{query}" if query else "")
+
+
+def url_host(host: str) -> str:
+    """A registry host as it goes in a URL: reachable (see `_connect_host`), IPv6 literals bracketed."""
+    host = _connect_host(host)
+    return f"[{host}]" if ":" in host else host
 
 
 def _text(value: Any) -> str:
@@ -42,7 +47,7 @@ def _text(value: Any) -> str:
 
 
 def _connect_host(host: str) -> str:
-    """A process bound to every interface is reached on loopback from the same machine."""
+    """A wildcard in the registry (a process from before `advertised_host`) is tried on loopback."""
     return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
 

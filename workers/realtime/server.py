@@ -55,15 +55,20 @@ def build_app(
     port: int | None = None,
     index: int = 0,
     direct_port: int | None = None,
+    host: str | None = None,
 ) -> Starlette:
     """The app for one worker process, wired to the configured models, database and Redis.
     `direct_port`: a port only this process listens on, published in the registry instead of the shared
-    one, so the API gateway can reach this very process (a call it holds, the least loaded one)."""
+    one, so the API gateway can reach this very process (a call it holds, the least loaded one).
+    `host`: the interface it listens on (default `settings.host`), from which the registry's address
+    follows (`registry.advertised_host`)."""
     from pipelines.agents.registry import load_agents
     from pipelines.bootstrap_keys import accepted_keys
     from pipelines.realtime.agent_tools import AgentTools
+    from workers.realtime.registry import advertised_host
 
     redis = _redis(settings)
+    address = advertised_host(host or settings.host, settings.realtime_advertise_host)
     agents = load_agents(settings.agents, default=settings.default_agent)  # a bad setting fails at start
     registration: dict[str, Any] = {}
     me = _worker_id(port or settings.realtime_port, index)
@@ -97,7 +102,7 @@ def build_app(
             redis,
             state,
             worker=me,
-            host=settings.host,
+            host=address,
             port=direct_port or port or settings.realtime_port,
         )
         reg.start()
@@ -136,7 +141,7 @@ def webrtc_options(settings: Settings, redis: Any, worker: str) -> Any:
     use_port_range(ports)
     return WebRTCOptions(
         ice_servers=parse_ice_servers(settings.webrtc_ice_servers),
-        advertise=settings.webrtc_advertise_address,
+        advertise=settings.webrtc_advertise_address or settings.realtime_advertise_host,
         port_range=ports,
         ice_timeout_s=settings.webrtc_ice_timeout_s,
         redis=redis,
@@ -257,7 +262,7 @@ def run_worker(
     if direct:
         sockets.append(private_socket(host))
     direct_port = sockets[-1].getsockname()[1] if direct else None
-    app = build_app(settings, limits=limits, port=port, index=index, direct_port=direct_port)
+    app = build_app(settings, limits=limits, port=port, index=index, direct_port=direct_port, host=host)
     if settings.realtime_metrics_port:
         from pipelines.observability.metrics import serve_metrics
 

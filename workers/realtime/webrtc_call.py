@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import fractions
 import json
 import logging
 import time
@@ -28,11 +27,11 @@ from typing import Any
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame
 
-from pipelines.realtime.playout import FRAME_MS, FRAME_SAMPLES, RATE, Cut, Playout, StereoTo24k
+from pipelines.realtime.playout import FRAME_MS, RATE, Cut, Playout, StereoTo24k, TwoX, up_to_48k
 from pipelines.realtime.protocol import new_id
 from pipelines.realtime.session import RealtimeSession
+from workers.realtime.webrtc_media import PacedAudioTrack, audible, prompt_audio
 
 log = logging.getLogger(__name__)
 
@@ -46,35 +45,48 @@ MAX_PENDING_EVENTS = 500
 _FORMAT_KEYS = ("format",)
 
 
-class SpeechTrack(MediaStreamTrack):
-    """The call's outgoing audio: 20 ms frames from a `Playout`, paced to real time, silence when idle."""
+class SpeechTrack(PacedAudioTrack):
+    """The call's outgoing audio: 20 ms frames from a `Playout`, paced to real time, silence when idle.
 
-    kind = "audio"
+    With debug logging on, it logs per response when its audio reached the call, when its first frame
+    and its first audible frame went to the encoder (`webrtc-media {json}`, monotonic seconds: the same
+    clock as any other process on the host), which is how `bench/realtime.py` splits the media path."""
 
-    def __init__(self, playout: Playout) -> None:
-        super().__init__()
+    def __init__(self, playout: Playout, call_id: str = "") -> None:
+        super().__init__(2 * RATE)  # 48 kHz, Opus's own rate: see `TwoX` for why not 24
         self.playout = playout
-        self._start: float | None = None
-        self._pts = 0
+        self.call_id = call_id
+        self._to_48k = TwoX()
+        self._trace: dict[str, dict[str, float]] = {}  # response -> times; filled only when debugging
+        self._traced: set[str] = set()  # responses already noted: each is logged once
 
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += FRAME_SAMPLES
-            wait = self._start + self._pts / RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            elif wait < -0.2:  # the loop was blocked: restart the clock rather than send a burst
-                self._start = time.monotonic() - self._pts / RATE
-        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(self.playout.next_frame())
-        frame.pts = self._pts
-        frame.sample_rate = RATE
-        frame.time_base = fractions.Fraction(1, RATE)
-        return frame
+    def fed(self, response_id: str) -> None:
+        """The session produced audio for `response_id` (noted once per response, when debugging)."""
+        if response_id not in self._traced and log.isEnabledFor(logging.DEBUG):
+            self._traced.add(response_id)
+            if len(self._traced) > 64:  # a long call: forget the oldest (ids are never reused)
+                self._traced.clear()
+                self._traced.add(response_id)
+            if len(self._trace) > 32:  # responses cut before they were heard
+                del self._trace[next(iter(self._trace))]
+            self._trace[response_id] = {"fed": time.monotonic()}
+
+    def next_samples(self) -> bytes:
+        frame = self.playout.next_frame()
+        if self._trace:
+            self._note(frame)
+        return up_to_48k(self._to_48k, frame)
+
+    def _note(self, frame: bytes) -> None:
+        response = self.playout.playing
+        times = self._trace.get(response) if response is not None else None
+        if times is None:
+            return
+        times.setdefault("out", time.monotonic())
+        if audible(frame):
+            times["audible"] = time.monotonic()
+            del self._trace[str(response)]
+            log.debug("webrtc-media %s", json.dumps({"call": self.call_id, "response": response, **times}))
 
 
 class Call:
@@ -95,7 +107,7 @@ class Call:
         self.idle_timeout_s = idle_timeout_s
         self.pc = RTCPeerConnection(configuration=configuration)
         self.playout = Playout(self._send_event)
-        self.track = SpeechTrack(self.playout)
+        self.track = SpeechTrack(self.playout, self.id)
         self.session = make_session(self._emit)
         self.inbox: asyncio.Queue[str | Cut | None] = asyncio.Queue()
         self.watchers: set[asyncio.Queue[str | None]] = set()
@@ -114,6 +126,7 @@ class Call:
 
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        prompt_audio(self.pc)  # the caller's speech reaches the session as it arrives, not 80 ms late
         self.pc.addTrack(self.track)  # fills the offer's audio transceiver: sendrecv
         await self.pc.setLocalDescription(await self.pc.createAnswer())  # gathers host candidates
         return str(self.pc.localDescription.sdp)
@@ -178,6 +191,7 @@ class Call:
         """The session's events: audio to the track, the rest to the data channel and watchers."""
         kind = data.get("type")
         if kind == "response.output_audio.delta":
+            self.track.fed(data["response_id"])
             self.playout.feed(data["response_id"], data["item_id"], base64.b64decode(data["delta"]))
             return
         if kind == "output_audio_buffer.cleared":

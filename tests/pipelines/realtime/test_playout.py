@@ -65,3 +65,23 @@ def test_stereo_48k_becomes_mono_24k() -> None:
     samples = np.frombuffer(out, dtype="<i2")
     assert 23_000 <= len(samples) <= 24_000  # the resampler holds back a few ms
     assert 8_000 < np.abs(samples[1000:]).max() < 11_000
+
+
+def test_two_x_hands_each_chunk_on_whole_and_at_once_both_ways() -> None:
+    """A call's audio is converted 20 ms at a time: an impulse comes out in the same chunk it went in
+    (no burst-wise hold-back), within half a millisecond, and a tone keeps its level."""
+    from pipelines.realtime.playout import TwoX
+
+    up, down = TwoX(), TwoX()
+    chunk = np.zeros(480, dtype=np.float32)
+    chunk[100] = 1.0
+    outs = [up.up(np.zeros(480, dtype=np.float32)), up.up(chunk)]
+    assert [len(o) for o in outs] == [960, 960]
+    assert abs(int(np.argmax(outs[1])) - 200) <= 24
+    back = [down.down(o) for o in outs]
+    assert [len(b) for b in back] == [480, 480] and abs(int(np.argmax(back[1])) - 100) <= 24
+    t = np.arange(24_000) / 24_000
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    converter = TwoX()
+    played = np.concatenate([converter.up(tone[i : i + 480]) for i in range(0, 24_000, 480)])
+    assert abs(np.sqrt(np.mean(played[999:] ** 2)) - np.sqrt(0.5)) < 0.01

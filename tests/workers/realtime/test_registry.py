@@ -30,3 +30,17 @@ def test_least_loaded_and_draining(aioredis: Any) -> None:
         assert await workers(aioredis) == []
 
     asyncio.run(main())
+
+
+def test_a_process_bound_to_every_interface_publishes_a_routable_address() -> None:
+    """0.0.0.0 in the registry would send the API to its own loopback: publish a real address instead."""
+    import ipaddress
+
+    from workers.realtime.registry import advertised_host
+
+    assert advertised_host("0.0.0.0", "pool-0.voicechain.svc") == "pool-0.voicechain.svc"
+    assert advertised_host("10.1.2.3") == "10.1.2.3"
+    assert advertised_host("127.0.0.1") == "127.0.0.1"
+    found = advertised_host("0.0.0.0")
+    assert not ipaddress.ip_address(found).is_unspecified
+    assert ipaddress.ip_address(found).version == 4

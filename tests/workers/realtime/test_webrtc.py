@@ -25,9 +25,9 @@ import pytest
 
 from api.cli.embedded_redis import redis_server_binary
 from pipelines.realtime.protocol import validate_server_event
-from tests.multihost.netns import can_make_namespaces
+from tests.multihost.netns import Namespace, can_make_namespaces
 from tests.services import unavailable
-from tests.workers.realtime.webrtc_peer import MIC_RATE, Namespace, Peer
+from tests.workers.realtime.webrtc_peer import MIC_RATE, Peer
 
 pytestmark = [pytest.mark.integration, pytest.mark.models, pytest.mark.timeout(300)]
 KEY = "vc_webrtc_test_key_0123456789"

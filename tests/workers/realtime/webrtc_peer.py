@@ -1,19 +1,16 @@
 """A real WebRTC peer in Python (aiortc), playing the part of the browser: a microphone track that
 plays given speech at real-time pace, the `oai-events` data channel, and a recorder of the audio the
-server sends back. Used by the WebRTC tests and by bench/realtime_webrtc.py."""
+server sends back. Used by the WebRTC tests and by `bench/realtime.py --transport webrtc`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import json
-import os
-import subprocess
+import math
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -21,27 +18,24 @@ import httpx
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame
+from aiortc.rtp import RtpPacket
 
-from tests.multihost.netns import _enter, ip
+from workers.realtime.webrtc_media import AUDIBLE_RMS, PacedAudioTrack, audible, prompt_audio
 
 T = TypeVar("T")
 MIC_RATE = 48_000
 FRAME = MIC_RATE // 50  # 20 ms
-HEARD_RMS = 0.01  # a received frame louder than this is speech, not the server's idle silence
+AUDIBLE_DBOV = 20 * math.log10(AUDIBLE_RMS)  # the audio-level header's scale for the same threshold
 
 
-class Microphone(MediaStreamTrack):
+class Microphone(PacedAudioTrack):
     """Plays queued 48 kHz mono PCM16 in 20 ms frames at real-time pace; silence in between."""
 
-    kind = "audio"
-
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(MIC_RATE)
         self._frames: deque[np.ndarray] = deque()
-        self._start: float | None = None
-        self._pts = 0
         self.last_speech_at = 0.0  # monotonic time the last queued speech frame went out
+        self.sent_at: list[float] = []  # when each frame went out: input audio time -> wall time
 
     def say(self, samples: np.ndarray) -> None:
         pad = (-len(samples)) % FRAME
@@ -53,52 +47,52 @@ class Microphone(MediaStreamTrack):
     def busy(self) -> bool:
         return bool(self._frames)
 
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += FRAME
-            wait = self._start + self._pts / MIC_RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+    def next_samples(self) -> np.ndarray:
         data = self._frames.popleft() if self._frames else np.zeros(FRAME, dtype=np.int16)
+        self.sent_at.append(time.monotonic())
         if self._frames or np.any(data):
-            self.last_speech_at = time.monotonic()
-        frame = AudioFrame.from_ndarray(data.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = MIC_RATE
-        frame.pts = self._pts
-        frame.time_base = fractions.Fraction(1, MIC_RATE)
-        return frame
+            self.last_speech_at = self.sent_at[-1]
+        return data
 
 
 @dataclass
 class Heard:
-    """Audio received from the server: (monotonic time, rms) per frame."""
+    """Audio received from the server: (monotonic time, audible) per decoded frame, and the arrival time
+    of every RTP packet whose audio-level header (RFC 6464, set by the sender) says it is not silence."""
 
-    frames: list[tuple[float, float]] = field(default_factory=list)
+    frames: list[tuple[float, bool]] = field(default_factory=list)
+    loud_packets: list[float] = field(default_factory=list)
 
     def first_speech_after(self, t: float) -> float | None:
-        return next((at for at, rms in self.frames if at >= t and rms > HEARD_RMS), None)
+        return next((at for at, loud in self.frames if at >= t and loud), None)
+
+    def first_loud_packet_after(self, t: float) -> float | None:
+        return next((at for at in self.loud_packets if at >= t), None)
 
     def speech_ms_between(self, start: float, end: float) -> float:
-        return 20.0 * sum(1 for at, rms in self.frames if start <= at < end and rms > HEARD_RMS)
+        return 20.0 * sum(1 for at, loud in self.frames if start <= at < end and loud)
+
+    def on_packet(self, packet: RtpPacket) -> None:
+        level = packet.extensions.audio_level  # (voice activity, -dBov), or None
+        if level is not None and -level[1] > AUDIBLE_DBOV:
+            self.loud_packets.append(time.monotonic())
 
 
 class Peer:
-    """One call from the client side."""
+    """One call from the client side. `on_event` also gets each server event with its arrival time."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_event: Callable[[tuple[float, dict[str, Any]]], None] | None = None) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.mic = Microphone()
         self.pc.addTrack(self.mic)
+        self.heard = Heard()
+        prompt_audio(self.pc, self.heard.on_packet)  # see `PromptAudioBuffer`: no fixed 80 ms hold
         self.channel = self.pc.createDataChannel("oai-events")
         self.opened = asyncio.Event()
         self.events: list[tuple[float, dict[str, Any]]] = []
         self._new_event = asyncio.Event()
-        self.heard = Heard()
         self.location: str | None = None
+        self.on_event = on_event
         self._tasks: list[asyncio.Task[Any]] = []
         self.channel.on("open", self.opened.set)
         self.channel.on("message", self._on_message)
@@ -107,6 +101,8 @@ class Peer:
     def _on_message(self, message: str | bytes) -> None:
         self.events.append((time.monotonic(), json.loads(message)))
         self._new_event.set()
+        if self.on_event is not None:
+            self.on_event(self.events[-1])
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         async def record() -> None:
@@ -115,8 +111,7 @@ class Peer:
                     frame = await track.recv()
                 except MediaStreamError:
                     return
-                samples = frame.to_ndarray().astype(np.float32) / 32768
-                self.heard.frames.append((time.monotonic(), float(np.sqrt(np.mean(samples**2)))))
+                self.heard.frames.append((time.monotonic(), audible(frame.to_ndarray())))
 
         self._tasks.append(asyncio.ensure_future(record()))
 
@@ -174,28 +169,3 @@ class Peer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pc.close()
-
-
-class Namespace:
-    """A network namespace with only loopback (plus 127.0.0.2) and a thread living inside it."""
-
-    def __init__(self) -> None:
-        self.name = f"vcrtc{os.getpid() % 100000}"
-        ip("netns", "add", self.name)
-        ip("link", "set", "lo", "up", netns=self.name)
-        ip("addr", "add", "127.0.0.2/8", "dev", "lo", netns=self.name)
-        self._thread = ThreadPoolExecutor(1, initializer=_enter, initargs=(f"/var/run/netns/{self.name}",))
-
-    def run(self, fn: Callable[[], T]) -> T:
-        return self._thread.submit(fn).result()
-
-    def arun(self, coro_fn: Callable[[], Any]) -> Any:
-        """Run an async scenario on a fresh event loop inside the namespace (its sockets stay there)."""
-        return self.run(lambda: asyncio.run(coro_fn()))
-
-    def exec_prefix(self) -> list[str]:
-        return ["ip", "netns", "exec", self.name]
-
-    def destroy(self) -> None:
-        self._thread.shutdown(wait=False, cancel_futures=True)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
