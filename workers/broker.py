@@ -45,7 +45,8 @@ def _amqp_depths(broker_url: str, names: list[str], timeout_s: float) -> dict[st
     depths: dict[str, int] = {}
     try:
         with Connection(broker_url, connect_timeout=timeout_s, heartbeat=0) as connection:
-            connection.ensure_connection(max_retries=1)
+            # one try, bounded: /readyz and a scrape must answer within their own timeouts
+            connection.ensure_connection(max_retries=0, interval_start=0, timeout=timeout_s)
             for name in names:
                 channel = connection.channel()  # a passive declare of a missing queue closes its channel
                 try:
