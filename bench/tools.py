@@ -67,8 +67,7 @@ def predict_routes(
 
 def predict_baseline(rows: list[dict[str, Any]], agents_spec: str) -> list[Prediction]:
     """The model decides alone: tool schemas in llama.cpp's function-calling prompt, tool_choice=auto."""
-    from llama_cpp import Llama
-
+    from pipelines.providers.llama_loader import load_llama
     from pipelines.providers.local_llm import gguf_path
 
     registry = load_agents(agents_spec, default="Assistant")
@@ -90,7 +89,7 @@ def predict_baseline(rows: list[dict[str, Any]], agents_spec: str) -> list[Predi
             },
         }
     )
-    llm = Llama(
+    llm = load_llama(
         str(gguf_path()),
         n_ctx=2048,
         n_threads=2,

@@ -112,6 +112,14 @@ def stack(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         processes.stop_all()
 
 
+#: `python -m llama_cpp.server`, with the AMX weight repacking off (pipelines/providers/llama_loader.py)
+LLAMA_SERVER_MAIN = (
+    "import runpy; from pipelines.providers import llama_loader;"
+    "llama_loader.disable_repacking_for_process();"
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"
+)
+
+
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server with the bundled GGUF: a real local stand-in for OpenAI."""
@@ -122,7 +130,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = (tmp_path_factory.mktemp("llama") / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--model_alias", "smollm2",
+        [sys.executable, "-c", LLAMA_SERVER_MAIN, "--model", str(gguf_path()), "--model_alias", "smollm2",
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
          "--api_key", LLAMA_SERVER_KEY],
         stdout=log, stderr=subprocess.STDOUT,

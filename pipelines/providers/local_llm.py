@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from pipelines.agents.window import FOCUS, HISTORY_TURNS, local_window
@@ -25,6 +24,7 @@ from pipelines.providers.base import (
     ToolCall,
 )
 from pipelines.providers.bundled import GGUF_FILE, GGUF_PACKAGE, gguf_path  # noqa: F401  (re-exported)
+from pipelines.providers.llama_loader import load_llama
 from pipelines.text.sentences import trim_to_last_sentence
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,8 @@ class LlamaCppChatModel(ChatModel):
         self._lock = threading.Lock()
         self._warned_tools = False
         self._formatter: Jinja2ChatFormatter | None = None
-        self._llm = Llama(
-            model_path=str(self.model_path),
+        self._llm = load_llama(
+            str(self.model_path),
             n_ctx=self.n_ctx,
             n_threads=n_threads,
             seed=seed,
