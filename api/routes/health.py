@@ -12,10 +12,10 @@ from sqlalchemy import text
 
 from api.deps import SettingsDep
 from pipelines.providers.preflight import chain_problems
-from pipelines.settings import STAGES, Settings
+from pipelines.settings import QUEUES, STAGES, Settings
 from pipelines.storage.database import get_engine
-from workers.broker import BrokerUnavailable, queue_depths
-from workers.celery_app import broker_url, is_amqp, redis_url
+from workers.broker import BrokerUnavailable, amqp_queue_problems, queue_depths
+from workers.celery_app import broker_url, is_amqp, queue_arguments, redis_url
 
 router = APIRouter(tags=["health"])
 
@@ -44,11 +44,21 @@ def _check(settings: Settings) -> dict[str, str]:
 
 
 def _broker_check(settings: Settings) -> str:
-    """Ask the broker in force (RabbitMQ or Redis) what waits in the stage queues: a real round trip."""
+    """Ask the broker in force (RabbitMQ or Redis) what waits in the stage queues: a real round trip.
+    On RabbitMQ also whether it takes the queues as the workers declare them (an older VoiceChain's
+    queues lack `x-max-priority`, and then nothing can be published or consumed)."""
+    url = broker_url(settings)
     try:
-        queue_depths(broker_url(settings), STAGES, timeout_s=2)
+        queue_depths(url, STAGES, timeout_s=2)
+        problems = amqp_queue_problems(url, QUEUES, queue_arguments(url), timeout_s=2) if is_amqp(url) else {}
     except BrokerUnavailable as exc:
         return f"error: {type(exc.__cause__ or exc).__name__}"
+    if problems:
+        names = ", ".join(sorted(problems))
+        return (
+            f"error: queue {names} exists with other arguments than {queue_arguments(url)} (declared by an "
+            "older VoiceChain?): drain and delete it, see docs/scaling.md"
+        )
     return "ok"
 
 

@@ -5,9 +5,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from kombu import Connection
+from kombu import Queue as KombuQueue
 
 from api.main import create_app
 from pipelines.settings import Settings
@@ -18,10 +22,11 @@ from workers.celery_app import make_celery, task_name
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["redis", "rabbitmq"])
-def settings(request: pytest.FixtureRequest, sqlite_url: str, tmp_path) -> Iterator[Settings]:
-    """A Redis of the test's own (empty stage lists; the session's Redis serves the shared stack)."""
-    vhost = RabbitVhost().create() if request.param == "rabbitmq" else None
+@contextmanager
+def broker_settings(broker: str, sqlite_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """A Redis of the test's own (empty stage lists; the session's Redis serves the shared stack), and
+    under `rabbitmq` a private vhost as the broker."""
+    vhost = RabbitVhost().create() if broker == "rabbitmq" else None
     redis = RedisServer(port=free_port(), data_dir=tmp_path / "redis")
     redis.start()
     try:
@@ -33,6 +38,12 @@ def settings(request: pytest.FixtureRequest, sqlite_url: str, tmp_path) -> Itera
         redis.stop()
         if vhost:
             vhost.delete()
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def settings(request: pytest.FixtureRequest, sqlite_url: str, tmp_path: Path) -> Iterator[Settings]:
+    with broker_settings(request.param, sqlite_url, tmp_path) as settings:
+        yield settings
 
 
 def scrape(settings: Settings) -> str:
@@ -71,3 +82,16 @@ def test_a_broker_that_does_not_answer_is_not_ready(settings: Settings) -> None:
     if down.broker_url:
         assert ready.json()["checks"]["redis"] == "ok"
     assert "voicechain_broker_up 0.0" in text and "voicechain_queue_depth{" not in text
+
+
+def test_rabbitmq_queues_of_an_older_release_are_reported(sqlite_url: str, tmp_path: Path) -> None:
+    """A durable queue keeps its first declaration: one without `x-max-priority` refuses the workers'."""
+    with broker_settings("rabbitmq", sqlite_url, tmp_path) as settings:
+        assert settings.broker_url
+        with Connection(settings.broker_url) as connection:
+            KombuQueue("tts", routing_key="tts", durable=True)(connection.channel()).declare()
+        with TestClient(create_app(settings)) as client:
+            ready = client.get("/readyz")
+    assert ready.status_code == 503, ready.json()
+    broker = ready.json()["checks"]["broker"]
+    assert "queue tts exists with other arguments" in broker and "x-max-priority" in broker, broker
