@@ -35,8 +35,9 @@ STAGE_RETRY_BACKOFF_MAX_S = 30.0
 #: of the fresh backlog in every stage it has left, so its recovery does not wait behind every turn
 #: posted since. The brokers count opposite ways: RabbitMQ delivers the higher number first from a queue
 #: declared with `x-max-priority`; kombu's Redis emulation keeps one list per priority step and pops
-#: the lowest step first (the bare list is step 0). Messages with no priority (webhooks, audio RPC)
-#: stay at the broker's default: RabbitMQ 0, Redis step 0.
+#: the lowest step first (the bare list is step 0). Fresh stage messages and the audio API's calls
+#: share one level; messages with no priority (webhooks) stay at the broker's default (RabbitMQ 0,
+#: Redis step 0: they have queues of their own).
 AMQP_MAX_PRIORITY = 3
 REDIS_PRIORITY_STEPS = (0, 3)
 #: kombu's default separator between a queue's name and its priority step (also used in its binding
@@ -53,7 +54,7 @@ def stage_priority(url: str, *, resend: bool = False) -> int:
 
 def redis_lists(queue: str) -> list[str]:
     """The Redis lists that hold `queue`'s messages, one per priority step (LLEN of each, summed, is
-    its depth; KEDA watches the fresh turns' list)."""
+    its depth; KEDA watches each)."""
     return [f"{queue}{REDIS_PRIORITY_SEP}{step}" if step else queue for step in REDIS_PRIORITY_STEPS]
 
 
