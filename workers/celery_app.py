@@ -31,6 +31,33 @@ AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 STAGE_RETRY_BACKOFF_MAX_S = 30.0
 
 
+#: Message priorities. A turn the sweeper sends again (its worker died, its message was lost) goes ahead
+#: of the fresh backlog in every stage it has left, so its recovery does not wait behind every turn
+#: posted since. The brokers count opposite ways: RabbitMQ delivers the higher number first from a queue
+#: declared with `x-max-priority`; kombu's Redis emulation keeps one list per priority step and pops
+#: the lowest step first (the bare list is step 0). Fresh stage messages and the audio API's calls
+#: share one level; messages with no priority (webhooks) stay at the broker's default (RabbitMQ 0,
+#: Redis step 0: they have queues of their own).
+AMQP_MAX_PRIORITY = 3
+REDIS_PRIORITY_STEPS = (0, 3)
+#: kombu's default separator between a queue's name and its priority step (also used in its binding
+#: keys, so it is left as it is: another one would misread the bindings an older Redis holds).
+REDIS_PRIORITY_SEP = "\x06\x16"
+
+
+def stage_priority(url: str, *, resend: bool = False) -> int:
+    """The priority of a stage message on the broker at `url`: fresh turns, or re-sent ones."""
+    if is_amqp(url):
+        return AMQP_MAX_PRIORITY if resend else 0
+    return REDIS_PRIORITY_STEPS[0] if resend else REDIS_PRIORITY_STEPS[-1]
+
+
+def redis_lists(queue: str) -> list[str]:
+    """The Redis lists that hold `queue`'s messages, one per priority step (LLEN of each, summed, is
+    its depth; KEDA watches each)."""
+    return [f"{queue}{REDIS_PRIORITY_SEP}{step}" if step else queue for step in REDIS_PRIORITY_STEPS]
+
+
 def task_name(stage: str) -> str:
     return f"voicechain.stage.{stage}"
 
@@ -55,6 +82,7 @@ def _transport_options(settings: Settings, url: str) -> dict[str, Any]:
         # visibility timeout. Keep the server's consumer_timeout above task_time_limit_s (docs/scaling.md).
         return {"confirm_publish": True}
     return {
+        "priority_steps": list(REDIS_PRIORITY_STEPS),
         "visibility_timeout": settings.visibility_timeout_s,
         # kombu scans for expired unacked messages every interval x throttle seconds: 10 x 10 = 100 s by
         # default, which is why a dead host's message came back ~88 s after a 20 s timeout. Scan every 5 s.
@@ -68,9 +96,19 @@ def _transport_options(settings: Settings, url: str) -> dict[str, Any]:
     }
 
 
+def queue_arguments(url: str) -> dict[str, Any]:
+    """What a queue is declared with. RabbitMQ: `x-max-priority`, so re-sent turns go first; a queue
+    an older VoiceChain declared without it refuses the declare (PRECONDITION_FAILED): drain and
+    delete it once (docs/scaling.md)."""
+    return {"x-max-priority": AMQP_MAX_PRIORITY} if is_amqp(url) else {}
+
+
 def _queues(url: str) -> list[Queue]:
     """Durable queues on both brokers (kombu's default); classic on RabbitMQ, see docs/scaling.md."""
-    return [Queue(name, routing_key=name, durable=True) for name in (*STAGES, WEBHOOK_QUEUE)]
+    return [
+        Queue(name, routing_key=name, durable=True, queue_arguments=queue_arguments(url) or None)
+        for name in (*STAGES, WEBHOOK_QUEUE)
+    ]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -83,8 +121,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_heartbeat": 10 if is_amqp(url) else 0,
         "broker_transport_options": _transport_options(settings, url),
         "task_queues": _queues(url),
-        "task_routes": {task_name(stage): {"queue": stage, "routing_key": stage} for stage in STAGES}
-        | {"voicechain.webhook.deliver": {"queue": WEBHOOK_QUEUE, "routing_key": WEBHOOK_QUEUE}},
+        # fresh turns at the normal priority; the sweeper's re-sends ask for a higher one (dispatch)
+        "task_routes": {
+            task_name(stage): {"queue": stage, "routing_key": stage, "priority": stage_priority(url)}
+            for stage in STAGES
+        }
+        | {"voicechain.webhook.deliver": {"queue": WEBHOOK_QUEUE, "routing_key": WEBHOOK_QUEUE}}
+        # the audio API's calls share the stage queues at the fresh turns' priority, on both brokers
+        | {
+            f"voicechain.audio.{name}": {"queue": q, "routing_key": q, "priority": stage_priority(url)}
+            for name, q in (("transcribe", "stt"), ("speak", "tts"))
+        },
         "task_default_queue": STAGES[0],
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -135,8 +182,22 @@ def configure(settings: Settings) -> Celery:
         ):
             return app
         app.conf.update(wanted)
-        app.close()  # the connection and producer pools were made for the old URL
+        _forget_broker()
     return app
+
+
+def _forget_broker() -> None:
+    """Drop what the app built for the broker it had: its connection pool, and the `amqp` part with
+    its producer pool, queues and routes (cached, and made for the old URL: `app.close()` alone keeps
+    the producer pool, so a process that had published once went on publishing to the old broker; and
+    the routes carry that broker's priorities)."""
+    amqp = app.__dict__.pop("amqp", None)
+    producers = getattr(amqp, "_producer_pool", None)
+    if producers is not None:
+        producers.force_close_all()
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app.close()
 
 
 # Signal hooks shared by publishers and workers: the worker metrics port, and log ids / trace context

@@ -10,7 +10,7 @@ from celery import chain
 from pipelines.settings import STAGES
 from pipelines.storage.database import session_scope
 from pipelines.storage.turns import get_turn, mark_enqueued
-from workers.celery_app import app, task_name
+from workers.celery_app import app, stage_priority, task_name
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +21,19 @@ def stage_task_id(turn_id: str, stage: str) -> str:
     return f"{turn_id}.{stage}"
 
 
-def stage_chain(turn_id: str, from_stage: str = STAGES[0]) -> chain:
-    """The rest of the chain from `from_stage`: the same shape for a new turn, a retry or a resume."""
+def stage_chain(turn_id: str, from_stage: str = STAGES[0], *, resend: bool = False) -> chain:
+    """The rest of the chain from `from_stage`: the same shape for a new turn, a retry or a resume.
+
+    A re-send (`resend`: the sweeper found the turn's message lost) carries the higher priority in
+    every stage it has left, so it goes ahead of the turns that queued meanwhile instead of behind
+    them all; the priority of each step travels in the chain's own message, not in the route."""
     remaining = STAGES[STAGES.index(from_stage) :]
+    options = {"priority": stage_priority(app.conf.broker_url, resend=True)} if resend else {}
     return chain(
         *(
-            app.signature(task_name(s), args=(turn_id,), immutable=True, task_id=stage_task_id(turn_id, s))
+            app.signature(
+                task_name(s), args=(turn_id,), immutable=True, task_id=stage_task_id(turn_id, s), **options
+            )
             for s in remaining
         )
     )
@@ -51,10 +58,11 @@ def revoke_turn(turn_id: str, *, timeout_s: float = 2.0) -> bool:
     return True
 
 
-def publish(database_url: str, turn_id: str, from_stage: str = STAGES[0]) -> bool:
+def publish(database_url: str, turn_id: str, from_stage: str = STAGES[0], *, resend: bool = False) -> bool:
     """Send the chain and record when; returns False (and logs) if the broker is unreachable."""
     try:
-        stage_chain(turn_id, from_stage).apply_async(retry=True, retry_policy={"max_retries": 2})
+        sent = stage_chain(turn_id, from_stage, resend=resend)
+        sent.apply_async(retry=True, retry_policy={"max_retries": 2})
     except Exception as exc:  # kombu raises several families; the sweeper re-sends in every case
         log.warning("could not publish %s from %s: %s", turn_id, from_stage, exc)
         return False

@@ -97,7 +97,7 @@ def sweep_once(settings: Settings, client: redis.Redis) -> list[str]:
         resent = _find_lost(settings, client)
         for turn_id, stage in resent:
             log.warning("re-sending turn %s from stage %s", turn_id, stage)
-            publish(settings.resolved_database_url, turn_id, stage)
+            publish(settings.resolved_database_url, turn_id, stage, resend=True)  # ahead of the backlog
         resend_unpublished(settings)
     finally:
         client.eval(_RELEASE, 1, LOCK_KEY, token)

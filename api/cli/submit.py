@@ -60,7 +60,7 @@ def follow(
         rows = {s: progress.add_task(s, total=1, state="pending") for s in STAGES}
         while True:
             for stage in job["stages"]:
-                done = stage["status"] in ("succeeded", "skipped")
+                done = stage["status"] in ("succeeded", "skipped", "cancelled")
                 label = stage["status"] + (
                     f" {stage['duration_ms']:.0f} ms" if done and stage["duration_ms"] else ""
                 )

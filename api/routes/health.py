@@ -1,5 +1,6 @@
-"""Liveness and readiness: readiness checks what a request needs: the broker, the database, and a model
-for every stage of the chain (found on disk, never loaded: the API process loads no model)."""
+"""Liveness and readiness: readiness checks what a request needs: the broker in force (RabbitMQ or
+Redis), the coordination Redis when that is another server, the database, and a model for every stage
+of the chain (found on disk, never loaded: the API process loads no model)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from sqlalchemy import text
 
 from api.deps import SettingsDep
 from pipelines.providers.preflight import chain_problems
-from pipelines.settings import Settings
+from pipelines.settings import QUEUES, STAGES, Settings
 from pipelines.storage.database import get_engine
-from workers.celery_app import DEFAULT_BROKER
+from workers.broker import BrokerUnavailable, amqp_queue_problems, queue_depths
+from workers.celery_app import broker_url, is_amqp, queue_arguments, redis_url
 
 router = APIRouter(tags=["health"])
 
@@ -32,19 +34,44 @@ def _check(settings: Settings) -> dict[str, str]:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    try:
-        client = redis.Redis.from_url(
-            settings.redis_url or DEFAULT_BROKER, socket_timeout=2, socket_connect_timeout=2
-        )
-        client.ping()
-        client.close()
-        checks["broker"] = "ok"
-    except Exception as exc:
-        checks["broker"] = f"error: {type(exc).__name__}"
+    checks["broker"] = _broker_check(settings)
+    if is_amqp(broker_url(settings)):  # Redis still holds liveness keys, locks and the realtime registry
+        checks["redis"] = _redis_check(settings)
     problems = chain_problems(settings)
     for stage in ("stt", "agent", "policy", "tts"):
         checks[stage] = str(problems[stage]) if stage in problems else "ok"
     return checks
+
+
+def _broker_check(settings: Settings) -> str:
+    """Ask the broker in force (RabbitMQ or Redis) what waits in the stage queues: a real round trip.
+    On RabbitMQ also whether it takes the queues as the workers declare them (an older VoiceChain's
+    queues lack `x-max-priority`, and then nothing can be published or consumed)."""
+    url = broker_url(settings)
+    try:
+        queue_depths(url, STAGES, timeout_s=2)
+        problems = amqp_queue_problems(url, QUEUES, queue_arguments(url), timeout_s=2) if is_amqp(url) else {}
+    except BrokerUnavailable as exc:
+        return f"error: {type(exc.__cause__ or exc).__name__}"
+    if problems:
+        names = ", ".join(sorted(problems))
+        return (
+            f"error: queue {names} exists with other arguments than {queue_arguments(url)} (declared by an "
+            "older VoiceChain?): drain and delete it, see docs/scaling.md"
+        )
+    return "ok"
+
+
+def _redis_check(settings: Settings) -> str:
+    try:
+        client = redis.Redis.from_url(redis_url(settings), socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    return "ok"
 
 
 @router.get("/readyz")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
-import redis
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -22,7 +21,8 @@ from pipelines.observability.metrics import JobStatusCollector, QueueDepthCollec
 from pipelines.settings import STAGES, WEBHOOK_QUEUE, Settings
 from pipelines.storage.database import session_scope
 from pipelines.storage.models import Turn, TurnStatus
-from workers.celery_app import DEFAULT_BROKER
+from workers.broker import queue_depths
+from workers.celery_app import broker_url
 
 router = APIRouter(tags=["operations"])
 OPEN_STATUSES = (TurnStatus.QUEUED, TurnStatus.RUNNING, TurnStatus.AWAITING_APPROVAL)
@@ -51,12 +51,11 @@ def _open_jobs(settings: Settings) -> dict[str, int]:
 
 def build_registry(settings: Settings) -> CollectorRegistry:
     """The API's view: its own process metrics plus queue depths and open jobs read at scrape time."""
-    broker = redis.Redis.from_url(
-        settings.redis_url or DEFAULT_BROKER, socket_timeout=2, socket_connect_timeout=2
-    )
+    url, queues = broker_url(settings), (*STAGES, WEBHOOK_QUEUE)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Delegate(process_registry()))
-    registry.register(QueueDepthCollector(broker.llen, (*STAGES, WEBHOOK_QUEUE)))
+    # the broker in force (RabbitMQ or Redis), not the coordination Redis: they differ under amqp://
+    registry.register(QueueDepthCollector(lambda: queue_depths(url, queues, timeout_s=2)))
     registry.register(JobStatusCollector(lambda: _open_jobs(settings)))
     return registry
 

@@ -12,7 +12,7 @@ The realtime pool imports the helpers at the bottom (`realtime_session`, `observ
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -93,14 +93,15 @@ def count_realtime_error(kind: str) -> None:
 
 
 class QueueDepthCollector(Collector):
-    """`voicechain_queue_depth{queue}`: Redis LLEN of each Celery queue, read when scraped.
+    """`voicechain_queue_depth{queue}`: messages waiting in each Celery queue, read when scraped.
 
-    `llen` is any callable taking a queue name (e.g. `redis.Redis.llen`); an unreachable broker makes
-    the metric absent rather than failing the scrape, and `voicechain_broker_up` says so.
+    `read` asks the broker in force for every queue at once (Redis: LLEN of the queue's lists; RabbitMQ:
+    a passive queue.declare), so this module needs to know neither. An unreachable broker makes the
+    metric absent rather than failing the scrape, and `voicechain_broker_up` says so.
     """
 
-    def __init__(self, llen: Callable[[str], Any], queues: Iterable[str]) -> None:
-        self._llen, self._queues = llen, tuple(queues)
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self._read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("voicechain_broker_up", "1 if the broker answered the last scrape.")
@@ -108,9 +109,9 @@ class QueueDepthCollector(Collector):
             "voicechain_queue_depth", "Messages waiting in each stage queue.", labels=["queue"]
         )
         try:
-            for queue in self._queues:
-                depth.add_metric([queue], float(self._llen(queue)))
-        except Exception:  # a scrape must answer even when Redis is down
+            for queue, waiting in self._read().items():
+                depth.add_metric([queue], float(waiting))
+        except Exception:  # a scrape must answer even when the broker is down
             up.add_metric([], 0.0)
             yield up
             return

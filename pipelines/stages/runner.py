@@ -22,7 +22,7 @@ from pipelines.stages import agent, policy, stt, tts
 from pipelines.stages.context import StageContext
 from pipelines.stages.result import StageError, StageResult
 from pipelines.storage.database import session_scope
-from pipelines.storage.models import StageStatus, Turn, TurnStatus, utcnow
+from pipelines.storage.models import StageRun, StageStatus, Turn, TurnStatus, utcnow
 from pipelines.storage.turns import add_artifact, elapsed_ms, get_turn, stage_run
 
 STAGE_FUNCTIONS: dict[str, Callable[[StageContext, str], StageResult]] = {
@@ -81,10 +81,13 @@ def _begin(ctx: StageContext, stage: str, turn_id: str, worker: str) -> Outcome 
         run = stage_run(turn, stage)
         if run.status in (StageStatus.SUCCEEDED, StageStatus.SKIPPED):
             return Outcome.SKIPPED
+        # The turn's row before the stage's, as every writer keeps it (a cancel too): closed since it
+        # was read, the stage is not started at all instead of being left `running` by nobody.
+        if not _update_open_turn(session, turn_id, status=TurnStatus.RUNNING):
+            return Outcome.STOP
         run.status, run.worker, run.error = StageStatus.RUNNING, worker, None
         run.attempts += 1
         run.started_at = utcnow()
-        _update_open_turn(session, turn_id, status=TurnStatus.RUNNING)
         return None
 
 
@@ -127,14 +130,23 @@ def _settle_turn(session: Session, turn_id: str, status: str | None) -> bool:
 def _record_failure(ctx: StageContext, stage: str, turn_id: str, exc: BaseException, *, final: bool) -> None:
     message = f"{type(exc).__name__}: {exc}"[:2000]
     with session_scope(ctx.database_url) as session:
-        turn = get_turn(session, turn_id)
-        run = stage_run(turn, stage)
+        run = stage_run(get_turn(session, turn_id), stage)
         now = utcnow()
-        run.error, run.finished_at, run.duration_ms = message, now, elapsed_ms(run.started_at, now)
-        run.status = StageStatus.FAILED if final else StageStatus.PENDING
         failed = {"status": TurnStatus.FAILED, "error": f"{stage}: {message}", "finished_at": now}
         if final and _update_open_turn(session, turn_id, **failed):  # a cancelled turn stays cancelled
             JOBS_FINISHED.labels(TurnStatus.FAILED).inc()
+        # then the stage's row, only while it still runs: a cancel since has already ended it
+        session.execute(
+            update(StageRun)
+            .where(StageRun.id == run.id, StageRun.status == StageStatus.RUNNING)
+            .values(
+                status=StageStatus.FAILED if final else StageStatus.PENDING,
+                error=message,
+                finished_at=now,
+                duration_ms=elapsed_ms(run.started_at, now),
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def run_stage(

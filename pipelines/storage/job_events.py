@@ -21,6 +21,8 @@ EVENT_NAMES = {
     "approved": "review.approved",
     "rejected": "review.rejected",
 }
+#: Stage states that end a stage's run (a `stage.finished` event).
+STAGE_ENDS = (StageStatus.SUCCEEDED, StageStatus.FAILED, StageStatus.SKIPPED, StageStatus.CANCELLED)
 TERMINAL_NAMES = {
     TurnStatus.SUCCEEDED: "job.done",
     TurnStatus.FAILED: "job.failed",
@@ -51,7 +53,7 @@ def timeline(turn: Turn) -> list[JobEvent]:
         if run.started_at is not None:
             data = {"stage": run.stage, "attempt": run.attempts, "worker": run.worker}
             events.append(JobEvent(f"stage:{run.stage}:started", "stage.started", _iso(run.started_at), data))
-        if run.status in (StageStatus.SUCCEEDED, StageStatus.FAILED, StageStatus.SKIPPED) and run.finished_at:
+        if run.status in STAGE_ENDS and run.finished_at:
             data = {
                 "stage": run.stage,
                 "status": run.status,

@@ -61,6 +61,7 @@ class StageStatus:
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"  # it was running when its turn was cancelled; nothing of it was kept
 
 
 class Conversation(Base):

@@ -6,7 +6,10 @@ the outbox, so a retry whose publish fails is still sent later by the sweeper.
 
 from __future__ import annotations
 
-from pipelines.storage.models import StageStatus, Turn, TurnStatus, utcnow
+from sqlalchemy import update
+from sqlalchemy.orm import object_session
+
+from pipelines.storage.models import StageRun, StageStatus, Turn, TurnStatus, utcnow
 
 
 class InvalidTransition(ValueError):
@@ -33,12 +36,37 @@ def retry_turn(turn: Turn) -> str:
 
 
 def cancel_turn(turn: Turn) -> None:
-    """Mark the turn cancelled; stages that have not started are skipped, and a stage still running
-    keeps nothing of its result (the runner checks the turn's status before it commits)."""
+    """Mark the turn cancelled; stages that have not started are skipped, and a stage still running is
+    marked cancelled and keeps nothing of its result (the runner checks the turn's status before it
+    commits, and its worker is usually killed by the revoke that follows, so it writes nothing more).
+
+    The turn's row is written first and the stage rows by guarded UPDATEs after it, the order every
+    writer in the runner keeps (turn, then stage), so a stage that a worker starts at this moment
+    either sees the turn closed and never runs, or has committed `running` and is cancelled here;
+    a read-modify-write of the rows read earlier would leave it `running` forever."""
     if turn.status in TurnStatus.FINAL:
         raise InvalidTransition(f"the job has already ended ({turn.status})")
+    session = object_session(turn)
     now = utcnow()
     turn.status, turn.finished_at = TurnStatus.CANCELLED, now
-    for run in turn.stages:
-        if run.status == StageStatus.PENDING:
-            run.status = StageStatus.SKIPPED
+    if session is None:  # a detached turn (no database in sight): settle what it holds
+        for run in turn.stages:
+            run.status = _CANCEL_MOVES.get(run.status, run.status)
+        return
+    session.flush()  # the turn's row first: takes its lock on PostgreSQL
+    for before, after in _CANCEL_MOVES.items():
+        values: dict[str, object] = {"status": after}
+        if after == StageStatus.CANCELLED:
+            values["finished_at"] = now
+        session.execute(
+            update(StageRun)
+            .where(StageRun.turn_id == turn.id, StageRun.status == before)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    for run in turn.stages:  # their rows changed under the loaded objects
+        session.expire(run)
+
+
+#: What a cancel does to each stage that has not ended.
+_CANCEL_MOVES = {StageStatus.RUNNING: StageStatus.CANCELLED, StageStatus.PENDING: StageStatus.SKIPPED}

@@ -67,6 +67,9 @@ def test_cancel_revokes_queued_tasks_and_kills_the_running_one(stack: Stack, spe
 
         after = client.get(f"/v1/jobs/{running['id']}").json()
         assert after["status"] == "cancelled", after
+        ended = {s["name"]: s for s in after["stages"]}
+        assert ended[stage]["status"] == "cancelled", after["stages"]  # not `running` forever
+        assert ended[stage]["finished_at"], ended[stage]
         later = STAGES[STAGES.index(stage) + 1 :]
         assert all(s["attempts"] == 0 for s in after["stages"] if s["name"] in later), after["stages"]
         assert client.get(f"/v1/jobs/{running['id']}/audio").status_code == 404
@@ -74,3 +77,5 @@ def test_cancel_revokes_queued_tasks_and_kills_the_running_one(stack: Stack, spe
 
         nxt = wait_done(client, submit(client, speech.wav("Good morning."))["id"], timeout_s=180)
         assert nxt["status"] == "succeeded", nxt  # nothing else was lost with the killed process
+        final = client.get(f"/v1/jobs/{running['id']}").json()
+        assert [s["status"] for s in final["stages"]] == [s["status"] for s in after["stages"]], final

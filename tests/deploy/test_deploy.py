@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from pipelines.settings import STAGES, WEBHOOK_QUEUE
+from workers.celery_app import redis_lists
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -132,9 +133,12 @@ def test_each_queue_has_a_deployment_and_a_keda_scaler_on_its_list() -> None:
         assert queue in args, args
         target = f"voicechain-worker-{queue}"
         scaler = next(s for s in scalers if s["spec"]["scaleTargetRef"]["name"] == target)
-        trigger = scaler["spec"]["triggers"][0]
-        assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == queue
-        assert int(trigger["metadata"]["listLength"]) > 0
+        triggers = scaler["spec"]["triggers"]
+        assert {t["type"] for t in triggers} == {"redis"}
+        # every list kombu keeps the queue's messages in, one per priority step (the fresh turns' first)
+        wanted = redis_lists(queue) if queue in STAGES else [queue]
+        assert sorted(t["metadata"]["listName"] for t in triggers) == sorted(wanted), triggers
+        assert all(int(t["metadata"]["listLength"]) > 0 for t in triggers)
         assert scaler["spec"]["minReplicaCount"] <= scaler["spec"]["maxReplicaCount"]
 
 

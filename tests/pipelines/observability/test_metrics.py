@@ -16,17 +16,17 @@ def _scrape(*collectors) -> str:
 
 def test_queue_depth_reads_each_queue_at_scrape_time() -> None:
     depths = {"stt": 3, "agent": 0}
-    text = _scrape(metrics.QueueDepthCollector(depths.__getitem__, ["stt", "agent"]))
+    text = _scrape(metrics.QueueDepthCollector(lambda: depths))
     assert 'voicechain_queue_depth{queue="stt"} 3.0' in text
     assert 'voicechain_queue_depth{queue="agent"} 0.0' in text
     assert "voicechain_broker_up 1.0" in text
 
 
 def test_queue_depth_answers_when_the_broker_is_down() -> None:
-    def broken(queue: str) -> int:
+    def broken() -> dict[str, int]:
         raise ConnectionError("down")
 
-    text = _scrape(metrics.QueueDepthCollector(broken, ["stt"]))
+    text = _scrape(metrics.QueueDepthCollector(broken))
     assert "voicechain_broker_up 0.0" in text and "voicechain_queue_depth{" not in text
 
 

@@ -63,7 +63,7 @@ def test_a_finishing_stage_keeps_nothing_of_a_turn_cancelled_meanwhile(database_
         turn = get_turn(session, turn_id)
         assert turn.status == TurnStatus.CANCELLED  # not overwritten with succeeded
         assert turn.spoken_text is None  # and nothing of the stage's result was kept
-        assert stage_run(turn, "tts").status != StageStatus.SUCCEEDED
+        assert stage_run(turn, "tts").status == StageStatus.CANCELLED  # ended, not left running
 
 
 def test_a_failing_stage_does_not_turn_a_cancel_into_a_failure(database_url: str, tmp_path) -> None:
@@ -74,6 +74,20 @@ def test_a_failing_stage_does_not_turn_a_cancel_into_a_failure(database_url: str
     with session_scope(database_url) as session:
         turn = get_turn(session, turn_id)
         assert turn.status == TurnStatus.CANCELLED and turn.error is None
+        assert stage_run(turn, "tts").status == StageStatus.CANCELLED
+
+
+def test_a_stage_starting_as_its_turn_is_cancelled_never_runs(database_url: str, tmp_path) -> None:
+    """The cancel lands after the runner read the turn as open, before it marks the stage running."""
+    ctx = StageContext(Settings(database_url=database_url, data_dir=tmp_path))
+    turn_id = new_turn(database_url)
+    with cancel_just_before_the_status_write(database_url, turn_id) as fired:
+        outcome = _begin(ctx, "stt", turn_id, worker="test")
+    assert fired and outcome is Outcome.STOP
+    with session_scope(database_url) as session:
+        turn = get_turn(session, turn_id)
+        assert turn.status == TurnStatus.CANCELLED
+        assert {run.status for run in turn.stages} == {StageStatus.SKIPPED}, "no stage left running"
 
 
 def test_without_a_cancel_the_stage_settles_the_turn(database_url: str, tmp_path) -> None:
