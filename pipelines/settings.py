@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         900, description="Redis redelivers an unacked message after this; keep above the time limit."
     )
     stage_max_retries: int = 3
+    stage_max_crashes: int = Field(
+        5,
+        description="A stage begun this many times whose worker died under it each time (a segfault, "
+        "the OOM killer) fails the turn instead of being sent again, so one poison turn cannot "
+        "crash-loop every worker.",
+    )
     worker_queues: CommaList = Field(
         default_factory=lambda: list(QUEUES), description="Queues a `voicechain worker` consumes."
     )

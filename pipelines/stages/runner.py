@@ -81,6 +81,9 @@ def _begin(ctx: StageContext, stage: str, turn_id: str, worker: str) -> Outcome 
         run = stage_run(turn, stage)
         if run.status in (StageStatus.SUCCEEDED, StageStatus.SKIPPED):
             return Outcome.SKIPPED
+        if run.status == StageStatus.RUNNING and run.attempts >= ctx.settings.stage_max_crashes:
+            _give_up_crashed(session, turn_id, run, stage)
+            return Outcome.STOP
         # The turn's row before the stage's, as every writer keeps it (a cancel too): closed since it
         # was read, the stage is not started at all instead of being left `running` by nobody.
         if not _update_open_turn(session, turn_id, status=TurnStatus.RUNNING):
@@ -89,6 +92,25 @@ def _begin(ctx: StageContext, stage: str, turn_id: str, worker: str) -> Outcome 
         run.attempts += 1
         run.started_at = utcnow()
         return None
+
+
+def _give_up_crashed(session: Session, turn_id: str, run: StageRun, stage: str) -> None:
+    """Fail a stage found `running` at its own start after as many attempts as the crash cap allows.
+
+    A stage that raises is recorded as failed or pending; one still `running` when it is begun again was
+    left by a worker that died under it (a segfault in a model library, the OOM killer). Celery and the
+    sweeper hand such a turn back forever, and a turn that crashes whatever runs it would take every
+    worker down in turn; after `stage_max_crashes` attempts it fails with a reason instead."""
+    message = (
+        f"the worker running this stage died {run.attempts} times (a crash in a model library or the "
+        "OOM killer: see the worker logs); not sent again"
+    )
+    now = utcnow()
+    failed = {"status": TurnStatus.FAILED, "error": f"{stage}: {message}", "finished_at": now}
+    if _update_open_turn(session, turn_id, **failed):
+        JOBS_FINISHED.labels(TurnStatus.FAILED).inc()
+        STAGE_ERRORS.labels(stage, "crashed").inc()
+    run.status, run.error, run.finished_at = StageStatus.FAILED, message, now
 
 
 def _finish(ctx: StageContext, stage: str, turn_id: str, result: StageResult) -> Outcome:
