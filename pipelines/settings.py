@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     llm_provider: Provider = "local"
     llm_model: str = Field("smollm2-135m-instruct", description="Local: the bundled GGUF; openai: a name.")
     llm_threads: int = 2
+    realtime_llm_threads: int = Field(
+        1,
+        ge=1,
+        description="LLM threads in a realtime pool process. Its event loop decodes 50 audio frames a "
+        "second per session while the LLM generates; with llama.cpp on every core its threads wait at "
+        "each barrier for the one the loop preempted (~35 ms a token against 14 ms alone on 2 cores). "
+        "One thread: 0.85x the voice-to-voice time (bench/realtime_profile.py, side by side).",
+    )
     llm_context_tokens: int = 2048
     llm_max_tokens: int = 96
     llm_temperature: float = 0.2

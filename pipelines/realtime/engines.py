@@ -187,6 +187,7 @@ def load_engines(settings: Settings, llm_contexts: int = LLM_CONTEXTS) -> Engine
     from pipelines.providers.local_vad import SileroVAD
     from pipelines.providers.smart_turn import SmartTurn, TurnModelMissing
 
+    settings = settings.model_copy(update={"llm_threads": settings.realtime_llm_threads})
     chat = build_chat_model(settings)
     engines = Engines(
         stt=build_stt(settings, short_window_s=settings.realtime_stt_window_s),

@@ -88,3 +88,12 @@ def test_spoken_turn_and_barge_in(serve_app: Any, engines: Any) -> None:
 
     with serve_app(engines) as served:
         run(main(served.ws_base))
+
+
+def test_the_pools_llm_leaves_a_core_to_the_event_loop(engines: Any) -> None:
+    """One LLM thread in a realtime process (`realtime_llm_threads`), whatever the chained workers use:
+    on every core, llama.cpp's threads stalled behind the event loop (~35 ms a token against 14)."""
+    from pipelines.settings import Settings
+
+    assert Settings().realtime_llm_threads == 1
+    assert {chat._llm.n_threads for chat in (engines.chat, *engines.extra_chats)} == {1}
