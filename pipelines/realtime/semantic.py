@@ -79,6 +79,8 @@ WEAK_HOLD_WORDS = frozenset(
     within against toward towards upon as also then like
     """.split()  # noqa: SIM905 (a word list reads better as text)
 )
+#: question words whose object can be left at the end: "What is it about?", "Who did you go with?"
+STRANDING_WH_WORDS = frozenset({"what", "what's", "where", "where's", "who", "who's", "whom", "which"})
 _WORD = re.compile(r"[a-z']+")
 
 
@@ -93,7 +95,11 @@ def words_say(transcript: str | None) -> str | None:
     if text.endswith(("...", "\u2026", ",", "-")) or words[-1] in HOLD_WORDS:
         return "hold"
     if text.endswith("?"):
-        return "complete"  # "Where are you from?": Whisper heard a question end
+        # "Where are you from?" ends on a preposition its wh-word strands; "Can you tell me a story
+        # about?" is Whisper putting a question mark on a question's first half (espeak-ng, P=0.98)
+        if words[-1] in WEAK_HOLD_WORDS and words[0] not in STRANDING_WH_WORDS:
+            return "unsure"
+        return "complete"
     if words[-1] in WEAK_HOLD_WORDS or not text.endswith((".", "!")):
         return "unsure"
     return "complete"

@@ -170,6 +170,8 @@ def test_what_the_words_say() -> None:
     assert words_say("I was thinking about.") == "unsure"
     assert words_say("Please remind me to call my mother") == "unsure"
     assert words_say("Where are you from?") == "complete"
+    assert words_say("What is this story about?") == "complete"
+    assert words_say("Can you tell me a story about?") == "unsure"  # Whisper's "?" on a first half
     assert words_say("What is the capital of France?") == "complete"
     assert words_say("Thank you.") == "complete"
     assert words_say("") is None and words_say(None) is None
