@@ -152,7 +152,10 @@ def check_barge_in(page: Any, script: Script, transport: str) -> dict[str, Any]:
     page.wait_for_timeout(1500)
     say(page, script, "stop")
     wait_for(page, "response.done", status="cancelled", timeout_s=60)
-    wait_for(page, "conversation.item.input_audio_transcription.completed", matches="stop", timeout_s=60)
+    # the interruption's own words, any of them: Whisper tiny.en hears espeak-ng's "Wait, stop" in
+    # several ways over Opus (a CI run timed out on "stop" alone)
+    heard = "stop|wait|capital|italy"
+    wait_for(page, "conversation.item.input_audio_transcription.completed", matches=heard, timeout_s=60)
     wait_for(page, "response.done", status="completed", timeout_s=90)
     seen = state(page)
     kinds = [e["type"] for e in seen["serverEvents"]]

@@ -137,8 +137,10 @@ def kill_spread(
         stop.wait(gap_s)
 
 
-#: turns posted beyond the planned ones while kills still wait for a stage to land in
-EXTRA_TURNS = 8
+#: how long turns go on being posted beyond the planned ones while kills still wait for a stage to land
+#: in (on a quiet machine a turn took 0.6 s: 10 planned + 20 more ran out before the third of 4 kills,
+#: 5 s apart and round robin over the stages, found its stage running)
+EXTRA_POSTING_S = 120.0
 
 
 def run_kill_load(
@@ -168,9 +170,14 @@ def run_kill_load(
     killer.start()
     refused: list[str] = []
     posted = 0
-    # A loaded machine can run the planned turns out before the kills have all found a stage to land in
-    # (a killed worker takes a while to reload its models): then a few more turns give them the chance.
-    while posted < turns or (len(done_kills) < kills and posted < turns + EXTRA_TURNS and killer.is_alive()):
+    # The planned turns can run out before the kills have all found a stage to land in (a loaded machine:
+    # a killed worker reloads its models; a quiet one: turns finish between kills): more turns then.
+    extra_until = time.monotonic() + EXTRA_POSTING_S  # counted from the end of the planned turns
+    while posted < turns or (
+        len(done_kills) < kills and time.monotonic() < extra_until and killer.is_alive()
+    ):
+        if posted < turns:
+            extra_until = time.monotonic() + EXTRA_POSTING_S
         posted += 1
         while max_in_flight and ids and _open(target, ids) >= max_in_flight:
             time.sleep(0.3)
