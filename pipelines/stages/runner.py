@@ -105,12 +105,8 @@ def _give_up_crashed(session: Session, turn_id: str, run: StageRun, stage: str) 
         f"the worker running this stage died {run.attempts} times (a crash in a model library or the "
         "OOM killer: see the worker logs); not sent again"
     )
-    now = utcnow()
-    failed = {"status": TurnStatus.FAILED, "error": f"{stage}: {message}", "finished_at": now}
-    if _update_open_turn(session, turn_id, **failed):
-        JOBS_FINISHED.labels(TurnStatus.FAILED).inc()
-        STAGE_ERRORS.labels(stage, "crashed").inc()
-    run.status, run.error, run.finished_at = StageStatus.FAILED, message, now
+    _write_failure(session, turn_id, run, stage, message, final=True)
+    STAGE_ERRORS.labels(stage, "crashed").inc()
 
 
 def _finish(ctx: StageContext, stage: str, turn_id: str, result: StageResult) -> Outcome:
@@ -153,22 +149,29 @@ def _record_failure(ctx: StageContext, stage: str, turn_id: str, exc: BaseExcept
     message = f"{type(exc).__name__}: {exc}"[:2000]
     with session_scope(ctx.database_url) as session:
         run = stage_run(get_turn(session, turn_id), stage)
-        now = utcnow()
-        failed = {"status": TurnStatus.FAILED, "error": f"{stage}: {message}", "finished_at": now}
-        if final and _update_open_turn(session, turn_id, **failed):  # a cancelled turn stays cancelled
-            JOBS_FINISHED.labels(TurnStatus.FAILED).inc()
-        # then the stage's row, only while it still runs: a cancel since has already ended it
-        session.execute(
-            update(StageRun)
-            .where(StageRun.id == run.id, StageRun.status == StageStatus.RUNNING)
-            .values(
-                status=StageStatus.FAILED if final else StageStatus.PENDING,
-                error=message,
-                finished_at=now,
-                duration_ms=elapsed_ms(run.started_at, now),
-            )
-            .execution_options(synchronize_session=False)
+        _write_failure(session, turn_id, run, stage, message, final=final)
+
+
+def _write_failure(
+    session: Session, turn_id: str, run: StageRun, stage: str, message: str, *, final: bool
+) -> None:
+    """The turn failed (if `final`, and only while open), then the stage's row failed or back to
+    pending, only while it still runs: a cancel committed meanwhile has ended both and stays."""
+    now = utcnow()
+    failed = {"status": TurnStatus.FAILED, "error": f"{stage}: {message}", "finished_at": now}
+    if final and _update_open_turn(session, turn_id, **failed):  # a cancelled turn stays cancelled
+        JOBS_FINISHED.labels(TurnStatus.FAILED).inc()
+    session.execute(
+        update(StageRun)
+        .where(StageRun.id == run.id, StageRun.status == StageStatus.RUNNING)
+        .values(
+            status=StageStatus.FAILED if final else StageStatus.PENDING,
+            error=message,
+            finished_at=now,
+            duration_ms=elapsed_ms(run.started_at, now),
         )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def run_stage(
