@@ -56,6 +56,16 @@ def run_shape(shape: str, workdir: Path, audio: bytes, args: argparse.Namespace)
         stack.stop()
 
 
+def _per_kill_table(shape: str, result: LoadResult) -> Table:
+    """Each kill on its own line: where an outlier's time went (the re-send, the restart, the rest)."""
+    table = Table(title=f"{shape}: each kill, seconds after it")
+    for column in ("#", "stage", "kind", "re-sent", "stage restarted", "turn done"):
+        table.add_column(column)
+    for i, (stage, kind, *times) in enumerate(result.per_kill, 1):
+        table.add_row(str(i), stage, kind, *("-" if t is None else f"{t:.1f}" for t in times))
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--turns", type=int, default=100)
@@ -81,6 +91,7 @@ def main() -> None:
         result = run_shape(shape, workdir / shape, audio, args)
         figures = result.figures()
         console.print(figures)
+        console.print(_per_kill_table(shape, result))
         try:
             assert_exactly_once(result)
             verdict = ""

@@ -1,9 +1,12 @@
 """`voicechain up`: the whole stack as supervised child processes, in the foreground.
 
 Children get their configuration through `VOICECHAIN_*` environment variables, the same way a
-deployment configures them, so what runs under `up` is what runs in production. A worker child that
-dies is restarted (with a back-off, so a crash loop does not spin); a child that exits with
-`EXIT_CONFIG` (a missing model, a bad setting) is not, since restarting cannot fix it.
+deployment configures them, so what runs under `up` is what runs in production. A child that dies is
+restarted. Like supervisord's `startsecs`, only a child that dies soon after it started (a crash loop)
+is restarted with a growing back-off; one that had been running a while (SIGKILLed by the OOM killer or
+an operator) comes back at once, however often that happens. Each child's restart is scheduled, never
+waited for, so one child's back-off does not hold up another's restart. A child that exits with
+`EXIT_CONFIG` (a missing model, a bad setting) is not restarted, since restarting cannot fix it.
 
 Lifetime: every child is tied to this process with `PR_SET_PDEATHSIG` (workers/lifetime.py), so a
 SIGKILLed `up` leaves nothing running. SIGINT, SIGTERM and SIGHUP stop the stack: every child is told
@@ -27,6 +30,11 @@ from rich.console import Console
 from workers.lifetime import EXIT_CONFIG, preexec_die_with_parent
 
 RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
+#: A child that ran at least this long before it died was up, not crash-looping: it restarts at the first
+#: back-off step. A worker loads its models within this on a loaded 2-core machine; a bad one dies sooner.
+STARTED_AFTER_S = 10.0
+#: How often the supervisor looks at its children.
+WATCH_INTERVAL_S = 0.2
 #: How long all children together get to stop before what is left is killed.
 STOP_BUDGET_S = 15.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -40,6 +48,8 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = 0.0
+    #: When a dead child is due to start again (monotonic clock); None when none is scheduled.
+    restart_at: float | None = None
 
     def start(self, env: dict[str, str]) -> None:
         # Its own session: Ctrl-C in the terminal reaches `up` only, which stops the children itself.
@@ -81,6 +91,7 @@ class Supervisor:
     stopping: threading.Event = field(default_factory=threading.Event)
     #: A second stop signal: do not wait for the budget, kill what is left now.
     hurry: threading.Event = field(default_factory=threading.Event)
+    started_after_s: float = STARTED_AFTER_S
 
     def add(self, name: str, command: list[str], *, restart: bool = True) -> None:
         self.children.append(Child(name, command, restart))
@@ -104,30 +115,40 @@ class Supervisor:
             child.start(self.env)
 
     def watch(self) -> None:
-        """Restart dead children until asked to stop; a child that stays up a minute is forgiven."""
-        while not self.stopping.wait(0.5):
+        """Restart dead children until asked to stop (from the main thread: see `Child.start`)."""
+        while not self.stopping.wait(WATCH_INTERVAL_S):
             for child in self.children:
-                if child.process is None or child.process.poll() is None:
-                    if child.process and time.monotonic() - child.started_at > 60:
-                        child.restarts = 0
-                    continue
-                code = child.process.returncode
-                if code == EXIT_CONFIG:
-                    self.console.print(
-                        f"[red]{child.name} cannot run as configured (exit {code}, see its message "
-                        "above); not restarting it[/red]"
-                    )
-                    child.process = None
-                    continue
-                if not child.restart:
-                    self.console.print(f"[red]{child.name} exited ({code}); stopping[/red]")
-                    self.stopping.set()
+                self._tend(child, time.monotonic())
+                if self.stopping.is_set():
                     break
-                delay = RESTART_BACKOFF_S[min(child.restarts, len(RESTART_BACKOFF_S) - 1)]
-                self.console.print(f"[yellow]{child.name} exited ({code}); restarting in {delay} s[/yellow]")
-                child.restarts += 1
-                if not self.stopping.wait(delay):
-                    child.start(self.env)
+
+    def _tend(self, child: Child, now: float) -> None:
+        """Start a child whose restart is due; schedule the restart of one that has just died."""
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                child.restart_at = None
+                child.start(self.env)
+            return
+        if child.process is None or child.process.poll() is None:
+            return
+        code = child.process.returncode
+        if code == EXIT_CONFIG:
+            self.console.print(
+                f"[red]{child.name} cannot run as configured (exit {code}, see its message above); not "
+                "restarting it[/red]"
+            )
+            child.process = None
+            return
+        if not child.restart:
+            self.console.print(f"[red]{child.name} exited ({code}); stopping[/red]")
+            self.stopping.set()
+            return
+        if now - child.started_at >= self.started_after_s:
+            child.restarts = 0  # it was up: a death, not a crash loop
+        delay = RESTART_BACKOFF_S[min(child.restarts, len(RESTART_BACKOFF_S) - 1)]
+        self.console.print(f"[yellow]{child.name} exited ({code}); restarting in {delay} s[/yellow]")
+        child.restarts += 1
+        child.restart_at = now + delay
 
     def stop_all(self, budget_s: float = STOP_BUDGET_S) -> None:
         """Stop every child in parallel within one budget (not one budget per child, in turn)."""

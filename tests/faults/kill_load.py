@@ -59,6 +59,8 @@ class LoadResult:
     redispatch_s: list[float] = field(default_factory=list)  # kill -> the killed stage started again
     resend_s: list[float] = field(default_factory=list)  # kill -> the sweeper re-published the turn
     baseline_s: list[float] = field(default_factory=list)  # created -> finished, turns no kill touched
+    #: per kill, in order: (stage, kind, kill -> re-send, kill -> stage restarted, kill -> done); None: never
+    per_kill: list[tuple[str, str, float | None, float | None, float | None]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -201,14 +203,19 @@ def run_kill_load(
     times = target.turn_times(ids)
     for kill in done_kills:
         created, end, starts = times[kill.turn_id]
+        done = resend = restart = None
         if end is not None:
-            result.recovery_s.append((end - kill.at).total_seconds())
+            done = (end - kill.at).total_seconds()
+            result.recovery_s.append(done)
         published = starts.get("published")
         if published is not None and published > kill.at:
-            result.resend_s.append((published - kill.at).total_seconds())
+            resend = (published - kill.at).total_seconds()
+            result.resend_s.append(resend)
         restarted = starts.get(kill.stage)
         if restarted is not None and restarted > kill.at:
-            result.redispatch_s.append((restarted - kill.at).total_seconds())
+            restart = (restarted - kill.at).total_seconds()
+            result.redispatch_s.append(restart)
+        result.per_kill.append((kill.stage, kill.kind, resend, restart, done))
     hurt = {kill.turn_id for kill in done_kills}
     for turn_id, (created, end, _) in times.items():
         if turn_id not in hurt and end is not None:

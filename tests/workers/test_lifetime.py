@@ -89,3 +89,66 @@ def test_children_stop_in_parallel_within_one_budget() -> None:
     took = time.monotonic() - started
     assert all(not c.running() for c in supervisor.children)
     assert took < 2 * 2, f"stopping took {took:.1f} s: children were stopped one after another"
+
+
+def _watching(supervisor: Supervisor) -> threading.Thread:
+    watcher = threading.Thread(target=supervisor.watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
+def _wait_for_new_pid(child, old_pid: int, timeout_s: float) -> float:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if child.process is not None and child.process.pid != old_pid and child.running():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"{child.name} was not restarted within {timeout_s} s")
+
+
+def test_a_child_killed_after_it_was_up_restarts_at_once_however_often() -> None:
+    """Repeated SIGKILLs of a child that had been up (OOM killer, kill tests) are not a crash loop: no
+    growing back-off (it reached 30 s under `voicechain up` and held killed turns that long)."""
+    from rich.console import Console
+
+    supervisor = Supervisor(env=dict(os.environ), console=Console(quiet=True), started_after_s=0.5)
+    supervisor.add("worker", [sys.executable, "-c", "import time; time.sleep(600)"])
+    supervisor.start_all()
+    watcher = _watching(supervisor)
+    child = supervisor.children[0]
+    try:
+        for _ in range(5):
+            time.sleep(0.8)  # up longer than started_after_s
+            assert child.process is not None
+            old = child.process.pid
+            child.process.kill()
+            assert _wait_for_new_pid(child, old, timeout_s=5) < 2.5  # the first back-off step is 1 s
+    finally:
+        supervisor.stop_all(budget_s=5)
+        watcher.join(5)
+
+
+def test_one_childs_back_off_does_not_hold_up_another_childs_restart() -> None:
+    """A crash-looping child waits out its back-off on its own schedule; a worker killed meanwhile
+    restarts at once (the watch loop used to sleep through the back-off for everyone)."""
+    from rich.console import Console
+
+    supervisor = Supervisor(env=dict(os.environ), console=Console(quiet=True), started_after_s=0.5)
+    supervisor.add("crashing", [sys.executable, "-c", "import sys; sys.exit(1)"])
+    supervisor.add("worker", [sys.executable, "-c", "import time; time.sleep(600)"])
+    supervisor.start_all()
+    watcher = _watching(supervisor)
+    crashing, worker = supervisor.children
+    try:
+        deadline = time.monotonic() + 20
+        while crashing.restarts < 3 and time.monotonic() < deadline:  # its next wait is 10 s
+            time.sleep(0.1)
+        assert crashing.restarts >= 3
+        assert worker.process is not None
+        old = worker.process.pid
+        worker.process.kill()
+        assert _wait_for_new_pid(worker, old, timeout_s=5) < 2.5
+        assert crashing.restart_at is not None  # still waiting out its own back-off
+    finally:
+        supervisor.stop_all(budget_s=5)
+        watcher.join(5)
