@@ -9,6 +9,14 @@ timeout. The key also keeps two copies of one message from running the same stag
 finds the key held by a live process is dropped (the holder continues the chain; if it dies, the
 sweeper re-sends).
 
+A second kind of key covers the moment before a stage starts: a worker's main process that receives a
+stage message sets `voicechain:held:<turn>:<stage>` (its own `host:pid`) and refreshes it until a pool
+process claims the stage, which deletes it. On Redis a message reserved by a worker that is then
+SIGKILLed stays unacknowledged until the visibility timeout, and the database calls the stage only
+`pending`; without this key the sweeper could tell it from a message still in line only by the slow
+stall rule (15 s with nothing in the queue). With it: pending, nothing in the queue, nobody holding it
+or running it, for a few seconds, is lost now.
+
 Redis being down never stops a stage: the claim is then granted without a key (a stalled key is only a
 missed fast path, the sweeper's slow rules still apply).
 """
@@ -20,12 +28,16 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import Any
 
 import redis
 
 log = logging.getLogger(__name__)
 PREFIX = "voicechain:live:"
+HELD_PREFIX = "voicechain:held:"
+#: A held key whose message never reached a pool process (revoked, rejected) is let go after this.
+MAX_HOLD_S = 900.0
 
 # Set the key to us if it is ours or free; refresh its TTL. Returns 1 if we hold it afterwards.
 _REFRESH = """
@@ -34,6 +46,11 @@ if v == false or v == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
+return 0
+"""
+# Extend the key's TTL only while it is still ours; 0 once a pool process has claimed the stage (deleted it).
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 # Delete the key only if we hold it: a stalled holder must not remove its successor's key.
@@ -45,6 +62,10 @@ return 0
 
 def key(turn_id: str, stage: str) -> str:
     return f"{PREFIX}{turn_id}:{stage}"
+
+
+def held_key(turn_id: str, stage: str) -> str:
+    return f"{HELD_PREFIX}{turn_id}:{stage}"
 
 
 def identity() -> str:
@@ -73,6 +94,8 @@ class Liveness:
         self.ttl_ms = max(1000, int(ttl_s * 1000))
         self.me = identity()
         self.held: set[str] = set()
+        #: held keys of messages received but not started yet, with when they were received
+        self.reserved: dict[str, float] = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._refresh_loop, name="liveness", daemon=True)
@@ -99,6 +122,24 @@ class Liveness:
             self.held.add(name)
         return True, None
 
+    def reserve(self, turn_id: str, stage: str) -> None:
+        """A worker's main process received this stage's message: hold its key until a pool process
+        claims the stage (`started`)."""
+        name = held_key(turn_id, stage)
+        try:
+            self.client.set(name, self.me, px=self.ttl_ms)
+        except redis.RedisError as exc:
+            log.warning("held key %s not set (%s)", name, exc)
+            return
+        with self.lock:
+            self.reserved[name] = time.monotonic()
+
+    def started(self, turn_id: str, stage: str) -> None:
+        """A pool process took this stage's message (to run it, or to drop it as a duplicate): it is no
+        longer waiting in a main process. The main process notices at its next refresh."""
+        with contextlib.suppress(redis.RedisError):  # else it expires by itself
+            self.client.delete(held_key(turn_id, stage))
+
     def release(self, turn_id: str, stage: str) -> None:
         name = key(turn_id, stage)
         with self.lock:
@@ -117,10 +158,28 @@ class Liveness:
                         log.warning("liveness key %s was taken over by another worker", name)
                 except redis.RedisError:
                     break  # Redis is down: try again next round
+            self._extend_reserved()
+
+    def _extend_reserved(self) -> None:
+        with self.lock:
+            reserved = list(self.reserved.items())
+        for name, since in reserved:
+            try:
+                ours = self.client.eval(_EXTEND, 1, name, self.me, self.ttl_ms)
+            except redis.RedisError:
+                return
+            if not ours or time.monotonic() - since > MAX_HOLD_S:
+                with self.lock:
+                    self.reserved.pop(name, None)
 
 
 def is_alive(client: redis.Redis, turn_id: str, stage: str) -> bool:
     return bool(client.exists(key(turn_id, stage)))
+
+
+def is_held(client: redis.Redis, turn_id: str, stage: str) -> bool:
+    """Whether a live worker's main process holds this stage's message, not started yet."""
+    return bool(client.exists(held_key(turn_id, stage)))
 
 
 _per_process: dict[tuple[int, str, float], Liveness] = {}

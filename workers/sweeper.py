@@ -38,6 +38,12 @@ LIVENESS_GRACE_S = 2.0
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
+def quiet_after_s(settings: Settings) -> float:
+    """How long a pending stage that nobody holds must have seen no progress before it counts as lost:
+    a live holder refreshes its key every third of the TTL, so by then its key would be there."""
+    return settings.worker_liveness_ttl_s + LIVENESS_GRACE_S
+
+
 def looks_lost(
     settings: Settings,
     *,
@@ -48,14 +54,18 @@ def looks_lost(
     alive: bool | None,
     stalled: bool,
     now: datetime,
+    held: bool | None = None,
+    quiet_s: float = 0.0,
 ) -> bool:
     """Whether the stage's message is probably gone, so that re-sending it is worth a duplicate.
 
     A stage running the last message sent is lost as soon as its liveness key has expired (`alive`
     False): its worker died. Where liveness is unknown (`None`: Redis unreachable) it is lost only once
-    it has outlived the hard time limit. Otherwise (pending, or re-sent since it started) it is lost
-    only once the turn has stalled and nothing waits in the stage's queue: the copy we sent is
-    probably still in line, and sending another every sweep would only pile up duplicates behind it.
+    it has outlived the hard time limit. A pending stage that nobody holds (`held` False: no worker's
+    main process has its message) or runs, with nothing in its queue, is lost once the turn has been
+    quiet for `quiet_after_s`: a worker died holding its message. Otherwise it is lost only once the
+    turn has stalled and nothing waits in the stage's queue: the copy we sent is probably still in
+    line, and sending another every sweep would only pile up duplicates behind it.
     """
     if status == StageStatus.RUNNING and alive:
         return False  # somebody holds its liveness key: it is running, however long it takes
@@ -64,14 +74,23 @@ def looks_lost(
         if alive is None:
             return age_s > settings.task_time_limit_s + 30
         return not alive and age_s > LIVENESS_GRACE_S
+    if status == StageStatus.PENDING and held is False and alive is False and queue_depth == 0:
+        return quiet_s >= quiet_after_s(settings)
     return stalled and queue_depth == 0
 
 
-def _candidates(settings: Settings, session, now: datetime) -> tuple[list[Turn], set[str]]:  # type: ignore[no-untyped-def]
-    stalled = stalled_turns(session, older_than=timedelta(seconds=settings.stall_after_s))
+def _candidates(settings: Settings, session, now: datetime) -> list[Turn]:  # type: ignore[no-untyped-def]
+    """Open turns quiet for `quiet_after_s` (the stall rule's turns among them) and turns running a stage."""
+    quiet_for = timedelta(seconds=min(quiet_after_s(settings), settings.stall_after_s))
+    quiet = stalled_turns(session, older_than=quiet_for)
     running = turns_running_a_stage(session, started_before=now - timedelta(seconds=LIVENESS_GRACE_S))
-    by_id = {turn.id: turn for turn in (*stalled, *running)}
-    return list(by_id.values()), {turn.id for turn in stalled}
+    return list({turn.id: turn for turn in (*quiet, *running)}.values())
+
+
+def _quiet_s(turn: Turn, now: datetime) -> float:
+    """Seconds since the turn last moved: its last publish or its last write, whichever is later."""
+    last = max(turn.enqueued_at or turn.created_at, turn.updated_at)
+    return (now - last).total_seconds()
 
 
 def _waiting_for_retry(settings: Settings, run: StageRun, now: datetime) -> bool:
@@ -84,6 +103,13 @@ def _waiting_for_retry(settings: Settings, run: StageRun, now: datetime) -> bool
 def _alive(client: redis.Redis, turn_id: str, stage: str) -> bool | None:
     try:
         return liveness.is_alive(client, turn_id, stage)
+    except redis.RedisError:
+        return None
+
+
+def _held(client: redis.Redis, turn_id: str, stage: str) -> bool | None:
+    try:
+        return liveness.is_held(client, turn_id, stage)
     except redis.RedisError:
         return None
 
@@ -109,32 +135,41 @@ def _find_lost(settings: Settings, client: redis.Redis) -> list[tuple[str, str]]
     depths: dict[str, int] | None = None
     resent: list[tuple[str, str]] = []
     with session_scope(settings.resolved_database_url) as session:
-        turns, stalled_ids = _candidates(settings, session, now)
-        for turn in turns:
+        for turn in _candidates(settings, session, now):
             stage = first_unfinished_stage(turn)
             if stage is None:
                 continue
             run = stage_run(turn, stage)
-            stalled = turn.id in stalled_ids and not _waiting_for_retry(settings, run, now)
-            if stalled and depths is None:  # only the slow rule needs the broker
-                try:
-                    depths = queue_depths(broker_url(settings), STAGES)
-                except BrokerUnavailable as exc:
-                    log.warning("queue depths unavailable (%s); judging by liveness only", exc)
-                    depths = dict.fromkeys(STAGES, 1)
+            quiet_s = _quiet_s(turn, now)
+            if _waiting_for_retry(settings, run, now):
+                quiet_s = 0.0  # its retry message is held until the countdown ends
+            stalled = quiet_s >= settings.stall_after_s
+            pending = run.status == StageStatus.PENDING
+            if (stalled or pending) and depths is None:  # only these rules need the broker
+                depths = _depths(settings)
             lost = looks_lost(
                 settings,
                 status=run.status,
                 started_at=run.started_at,
                 last_published=turn.enqueued_at or turn.created_at,
                 queue_depth=(depths or {}).get(stage, 1),
-                alive=_alive(client, turn.id, stage) if run.status == StageStatus.RUNNING else None,
+                alive=_alive(client, turn.id, stage),
                 stalled=stalled,
                 now=now,
+                held=_held(client, turn.id, stage) if pending else None,
+                quiet_s=quiet_s,
             )
             if lost:
                 resent.append((turn.id, stage))
     return resent
+
+
+def _depths(settings: Settings) -> dict[str, int]:
+    try:
+        return queue_depths(broker_url(settings), STAGES)
+    except BrokerUnavailable as exc:
+        log.warning("queue depths unavailable (%s); judging by liveness only", exc)
+        return dict.fromkeys(STAGES, 1)
 
 
 def run_forever(settings: Settings, stop: threading.Event) -> None:

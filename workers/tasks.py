@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import task_received, worker_process_init
 
 from pipelines.settings import STAGES, get_settings
 from pipelines.stages.context import StageContext
@@ -41,6 +41,7 @@ def _run(task: Task, stage: str, turn_id: str) -> str:
     settings = get_settings()
     keys = liveness.for_process(redis_url(settings), settings.worker_liveness_ttl_s)
     claimed, holder = keys.claim(turn_id, stage)
+    keys.started(turn_id, stage)  # after the claim: one of the two keys always says somebody has it
     if not claimed:  # another copy of this message runs the stage right now; it continues the chain
         log.info("stage %s of %s already runs in %s; dropping this copy", stage, turn_id, holder)
         task.request.chain = None
@@ -99,6 +100,26 @@ def _define(stage: str) -> Any:
 
 
 stt_task, agent_task, policy_task, tts_task = (_define(stage) for stage in STAGES)
+_STAGE_OF_TASK = {task_name(stage): stage for stage in STAGES}
+
+
+@task_received.connect
+def _hold_received(request: Any = None, **_: Any) -> None:
+    """In the worker's main process, as a stage message arrives: hold its key until a pool process
+    starts it, so the sweeper can tell a message this worker dies holding from one still in line
+    (workers/liveness.py). Never raises: the consumer must go on."""
+    stage = _STAGE_OF_TASK.get(getattr(request, "name", ""))
+    if stage is None:
+        return
+    try:
+        args, kwargs = request.args or (), request.kwargs or {}
+        turn_id = args[0] if args else kwargs.get("turn_id")
+        if isinstance(turn_id, str):
+            settings = get_settings()
+            keys = liveness.for_process(redis_url(settings), settings.worker_liveness_ttl_s)
+            keys.reserve(turn_id, stage)
+    except Exception:
+        log.exception("could not hold the key of a received %s message", stage)
 
 
 @worker_process_init.connect

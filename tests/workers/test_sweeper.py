@@ -43,3 +43,22 @@ def ago(seconds: float):
 def test_looks_lost(status, started, published, depth, alive, stalled, lost) -> None:
     assert looks_lost(SETTINGS, status=status, started_at=started, last_published=published,
                       queue_depth=depth, alive=alive, stalled=stalled, now=NOW) is lost  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("held", "alive", "depth", "quiet", "lost"),
+    [
+        # a pending stage nobody holds or runs, nothing in line, quiet past the TTL: a worker died with it
+        (False, False, 0, 9.0, True),
+        (False, False, 0, 3.0, False),  # not quiet long enough: a live holder may not have refreshed yet
+        (True, False, 0, 9.0, False),  # a live worker's main process holds it (busy, or loading models)
+        (False, True, 0, 9.0, False),  # a pool process has just claimed it
+        (False, False, 2, 9.0, False),  # something waits in its queue: probably our copy
+        (None, None, 0, 9.0, False),  # Redis unreachable: the slow stall rule only
+    ],
+)
+def test_a_pending_stage_nobody_holds_is_lost_after_the_ttl(held, alive, depth, quiet, lost) -> None:
+    settings = Settings(worker_liveness_ttl_s=6.0, stall_after_s=60)
+    assert looks_lost(settings, status=StageStatus.PENDING, started_at=None, last_published=ago(quiet),
+                      queue_depth=depth, alive=alive, stalled=False, now=NOW, held=held,
+                      quiet_s=quiet) is lost  # fmt: skip

@@ -51,6 +51,23 @@ def test_a_key_of_a_dead_process_on_this_host_is_taken_over_at_once(redis_server
     assert liveness.Liveness(client, ttl_s=5).claim("job_live_3", "agent") == (True, None)
 
 
+def test_a_held_message_key_lives_until_a_pool_process_starts_it(redis_server: RedisServer) -> None:
+    main = liveness.Liveness(_client(redis_server), ttl_s=1.5)
+    main.reserve("job_held_1", "policy")
+    time.sleep(2.5)  # past the TTL: only the main process's refresh keeps it
+    assert liveness.is_held(_client(redis_server), "job_held_1", "policy")
+    pool = liveness.Liveness(_client(redis_server), ttl_s=1.5)
+    assert pool.claim("job_held_1", "policy") == (True, None)
+    pool.started("job_held_1", "policy")
+    time.sleep(1.0)  # the main process's next refresh finds it gone and lets it go
+    assert not liveness.is_held(_client(redis_server), "job_held_1", "policy")
+    assert "voicechain:held:job_held_1:policy" not in main.reserved
+    main.reserve("job_held_2", "policy")
+    main.stop.set()  # the main process died: nothing refreshes it
+    time.sleep(2.0)
+    assert not liveness.is_held(_client(redis_server), "job_held_2", "policy")
+
+
 def test_the_celery_app_reads_its_broker_when_used_not_at_import(tmp_path) -> None:
     """What `voicechain up` does: import the sweeper, then learn the embedded Redis URL."""
     code = (
