@@ -21,6 +21,7 @@ from celery import Celery
 from kombu import Queue
 
 from pipelines.settings import STAGES, WEBHOOK_QUEUE, Settings, get_settings
+from workers.ready_gate import ReadyGate
 
 #: The coordination Redis when `redis_url` is unset outside `voicechain up` (which starts its own).
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -166,6 +167,8 @@ app = Celery("voicechain")
 app.add_defaults(lambda: celery_config(get_settings()))
 # Importing the task modules registers the stage tasks on `app` for `celery -A workers.celery_app worker`.
 app.conf.imports = ("workers.tasks", "workers.audio_tasks", "workers.watchdog")
+# No message is taken off a Redis queue before a pool process can run it (workers/ready_gate.py).
+app.steps["consumer"].add(ReadyGate)
 _configure_lock = threading.Lock()
 
 

@@ -48,7 +48,7 @@ def settings(sqlite_url: str, tmp_path) -> Iterator[Settings]:
         server.stop()
 
 
-def _turn_at_policy(url: str) -> str:
+def turn_at_policy(url: str) -> str:
     turn_id = new_turn(url)
     with session_scope(url) as session:
         for run in get_turn(session, turn_id).stages[:2]:  # stt and agent done: policy is next
@@ -56,7 +56,7 @@ def _turn_at_policy(url: str) -> str:
     return turn_id
 
 
-def _wait(condition, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
@@ -69,7 +69,7 @@ def test_a_message_held_by_a_worker_killed_before_starting_it_is_resent_in_secon
     settings: Settings, tmp_path
 ) -> None:
     url = settings.resolved_database_url
-    turn_id = _turn_at_policy(url)
+    turn_id = turn_at_policy(url)
     app.send_task(task_name("policy"), args=[turn_id], queue="policy", routing_key="policy", countdown=600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")} | {
         "VOICECHAIN_DATA_DIR": str(settings.data_dir),
@@ -83,12 +83,12 @@ def test_a_message_held_by_a_worker_killed_before_starting_it_is_resent_in_secon
     worker = processes.start("worker-policy", worker_command("policy", "policy@held"), env)
     client = redis.Redis.from_url(settings.redis_url or "")
     try:
-        _wait(lambda: liveness.is_held(client, turn_id, "policy"), 90, "the worker never held the message")
+        wait_for(lambda: liveness.is_held(client, turn_id, "policy"), 90, "the worker never held the message")
         time.sleep(quiet_after_s(settings) + 1)  # quiet long enough, but held by a live worker
         assert liveness.is_held(client, turn_id, "policy"), "the held key was not kept alive"
         assert sweep_once(settings, client) == []
         os.killpg(worker.pid, signal.SIGKILL)  # the whole worker: main process and pool child
-        _wait(lambda: not liveness.is_held(client, turn_id, "policy"), TTL_S * 3, "the key did not expire")
+        wait_for(lambda: not liveness.is_held(client, turn_id, "policy"), TTL_S * 3, "the key did not expire")
         assert sweep_once(settings, client) == [turn_id]
     finally:
         processes.stop_all()
