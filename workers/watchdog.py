@@ -4,7 +4,8 @@ Celery on Redis can come back from a broker restart with an idle consumer that n
 error is logged and messages pile up (celery#9054, #8082, #10205; seen here in the Redis-restart fault
 test). A worker cannot repair its own event loop, so it watches for the symptom (its queues hold
 messages and it has received nothing for `worker_stuck_after_s`, plus the hard time limit if it looks
-busy) and exits.
+busy) and exits. A worker whose pool process is still loading its models receives nothing on purpose
+(workers/ready_gate.py) and is not judged meanwhile.
 Its supervisor (`voicechain up`, Kubernetes, compose restart policies) starts a fresh one. Exiting is
 safe: with late acks an idle worker holds no unacknowledged message.
 """
@@ -17,6 +18,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery.signals import task_received, worker_ready, worker_shutdown
@@ -25,6 +27,7 @@ from celery.worker import state
 from pipelines.settings import get_settings
 from workers.broker import BrokerUnavailable, queue_depths
 from workers.celery_app import broker_url
+from workers.ready_gate import pool_has_a_ready_process
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,13 @@ _watchdog: ConsumerWatchdog | None = None
 _stop = threading.Event()
 
 
-def _watch(watchdog: ConsumerWatchdog, queues: list[str], url: str, interval_s: float) -> None:
+def _watch(
+    watchdog: ConsumerWatchdog, queues: list[str], url: str, interval_s: float, ready: Callable[[], bool]
+) -> None:
     while not _stop.wait(interval_s):
+        if not ready():  # the pool is (re)loading its models: the ready gate holds consumption back
+            watchdog.received()
+            continue
         try:
             waiting = sum(queue_depths(url, queues).values())  # LLEN on Redis, passive declare on AMQP
         except BrokerUnavailable:
@@ -101,7 +109,8 @@ def _start(sender: Any = None, **_: Any) -> None:
     interval = max(1.0, settings.worker_stuck_after_s / 6)
     queues = consumed_queues(sender)
     log.info("consumer watchdog on %s (stuck after %.0f s)", ",".join(queues), settings.worker_stuck_after_s)
-    args = (_watchdog, queues, broker_url(settings), interval)
+    pool = getattr(sender, "pool", None)
+    args = (_watchdog, queues, broker_url(settings), interval, lambda: pool_has_a_ready_process(pool))
     threading.Thread(target=_watch, args=args, name="consumer-watchdog", daemon=True).start()
 
 

@@ -2,7 +2,8 @@
 
 Real Redis broker, real Celery worker on the `policy` queue, whose pool process is held in its start-up
 (tests/workers/slow_pool_app.py) as a model load holds it. Without the gate its main process took the
-message off the queue at once and sat on it until the pool was up.
+message off the queue at once and sat on it until the pool was up. Meanwhile the consumer watchdog
+(workers/watchdog.py) must not take the waiting message for a stuck consumer and exit.
 """
 
 from __future__ import annotations
@@ -57,20 +58,22 @@ def test_a_worker_still_starting_its_pool_leaves_the_message_in_the_queue(
         "VOICECHAIN_REDIS_URL": settings.redis_url or "",
         "VOICECHAIN_WORKER_QUEUES": "policy",
         "VOICECHAIN_TEST_POOL_RELEASE": str(release),
+        "VOICECHAIN_WORKER_STUCK_AFTER_S": "2",  # the watchdog looks every second
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "celery", "-A", "tests.workers.slow_pool_app", "worker", "-Q", "policy",
                "-c", "1", "-n", "policy@gate", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
                "--without-heartbeat"]  # fmt: skip
     processes = Processes(log_dir=tmp_path)
-    processes.start("worker-slow-pool", command, env)
+    worker = processes.start("worker-slow-pool", command, env)
     log = tmp_path / "worker-slow-pool.log"
     try:
         wait_for(lambda: b" ready." in log.read_bytes(), 90, "the worker never connected")
         turn_id = turn_at_policy(url)
         assert publish(url, turn_id, "policy")
-        time.sleep(3)  # a worker that consumes while its pool starts has taken the message by now
+        time.sleep(5)  # a worker that consumes while its pool starts has taken the message by now
         assert queue_depths(broker_url(settings), ["policy"]) == {"policy": 1}
+        assert worker.poll() is None, "the watchdog took a pool still starting for a stuck consumer"
         release.touch()  # the models are loaded: the pool process reports up and the worker consumes
         wait_for(lambda: _policy_done(url, turn_id), 60, "the worker never ran the stage once ready")
     finally:
