@@ -23,6 +23,7 @@ from pipelines.realtime.audio import InputDecoder, decode_b64
 from pipelines.realtime.config import DEFAULT_INSTRUCTIONS, SessionConfig, apply_update
 from pipelines.realtime.conversation import Conversation
 from pipelines.realtime.engines import Engines
+from pipelines.realtime.idle import IdleTimer
 from pipelines.realtime.input_buffer import AudioBuffer
 from pipelines.realtime.input_items import InputItems
 from pipelines.realtime.item_events import ItemEvents
@@ -119,7 +120,7 @@ class RealtimeSession:
         )
         self._background: set[asyncio.Task[Any]] = set()
         self._speech_item_id: str | None = None
-        self._idle_timer: asyncio.Task[None] | None = None
+        self.idle = IdleTimer(self._on_idle)
         self.conversation_id: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -141,9 +142,9 @@ class RealtimeSession:
         await self._interrupt("client_cancelled")
         await self.inputs.wait(CLOSE_TRANSCRIBE_S)
         self.inputs.cancel()
-        for task in [*self._background, self._idle_timer]:
-            if task is not None:
-                task.cancel()
+        self.idle.cancel()
+        for task in self._background:
+            task.cancel()
         await self._writer.close()
         await asyncio.to_thread(self.sink.close)
         self.engines.release_slot(self.slot)
@@ -292,7 +293,7 @@ class RealtimeSession:
         if isinstance(te, SpeechStarted):
             self._speech_item_id = new_id("item")
             self.buffer.keep_from_ms(te.audio_start_ms - td.prefix_padding_ms)
-            self._cancel_idle_timer()
+            self.idle.cancel()
             await self.speculator.drop()
             await self._send(
                 event(
@@ -346,7 +347,7 @@ class RealtimeSession:
     def _start_response(
         self, *, overrides: Any = None, spec: Speculation | None = None, skip_if_silent: bool = False
     ) -> None:
-        self._cancel_idle_timer()
+        self.idle.cancel()
         self.responses.start(overrides=overrides, spec=spec, skip_if_silent=skip_if_silent)
 
     async def _interrupt(self, reason: str) -> None:
@@ -370,10 +371,8 @@ class RealtimeSession:
         self.server_tools.settle()
         td = self.config.turn_detection
         if td is not None and td.idle_timeout_ms and outcome.status == "completed":
-            wait_s = (
-                max(0.0, response.playback.sent_ms - response.playback.played_ms()) + td.idle_timeout_ms
-            ) / 1000
-            self._idle_timer = asyncio.ensure_future(self._idle_timeout(wait_s))
+            unplayed_ms = response.playback.sent_ms - response.playback.played_ms()
+            self.idle.arm(unplayed_ms=unplayed_ms, idle_timeout_ms=td.idle_timeout_ms)
 
     async def _agent_switched(self, runner: AgentRunner) -> None:
         """A handoff: later replies use the new agent's instructions, and the client is told."""
@@ -385,8 +384,7 @@ class RealtimeSession:
         if not self.busy:
             self._start_response()
 
-    async def _idle_timeout(self, wait_s: float) -> None:
-        await asyncio.sleep(wait_s)
+    async def _on_idle(self) -> None:
         if self.busy or (self.turns is not None and self.turns.speaking):
             return
         end = self.buffer.end_ms
@@ -397,11 +395,6 @@ class RealtimeSession:
             )
         )
         await self._commit(self.buffer.take(), item_id, respond=True, force=True)
-
-    def _cancel_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
 
     def _persist(self, record: Record) -> None:
         self._writer.put(record)

@@ -157,3 +157,26 @@ def test_urgent_work_goes_before_plain_waiters() -> None:
     for t in threads:
         t.join(5)
     assert order == ["u1", "p1", "p2"]
+
+
+def test_server_vad_idle_timeout_prompts_a_reply_after_silence() -> None:
+    """`idle_timeout_ms`: the user says nothing after a reply, the session triggers a turn itself. As
+    OpenAI documents it, the timeout applies after every model response, so it prompts again later."""
+
+    async def main() -> None:
+        h = Harness(fake_engines(reply="Are you still there?"))
+        await h.session.start()
+        server_vad = {"type": "server_vad", "silence_duration_ms": 300, "idle_timeout_ms": 400}
+        session = {"type": "realtime", "audio": {"input": {"turn_detection": server_vad}}}
+        await h.send(type="session.update", session=session)
+        await live(h, tone_pcm24(0.6) + silence_pcm24(0.5))
+        await h.wait_for("response.done")
+        assert h.of("input_audio_buffer.timeout_triggered") == []
+        await live(h, silence_pcm24(0.8))  # nothing said for longer than the idle timeout
+        triggered = await h.wait_for("input_audio_buffer.timeout_triggered")
+        assert triggered["item_id"].startswith("item")
+        await h.settle(0.3)
+        kinds = [t for t in h.types() if t in ("response.done", "input_audio_buffer.timeout_triggered")]
+        assert kinds[:3] == ["response.done", "input_audio_buffer.timeout_triggered", "response.done"]
+
+    run(main())
