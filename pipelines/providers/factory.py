@@ -88,10 +88,10 @@ def _default_cpu_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def build_stt(settings: Settings, *, short_window_s: float = 0.0) -> SpeechToText:
+def build_stt(settings: Settings, *, short_window_s: float | tuple[float, ...] = 0.0) -> SpeechToText:
     """The speech-to-text provider named by `settings.stt_provider`. `short_window_s` (local Whisper
-    only) trades a little certainty on names for speed; the realtime pool asks for it, stored
-    transcripts do not."""
+    only; one window or several, a clip taking the smallest it fits in) trades a little certainty for
+    speed; the realtime pool asks for it, stored transcripts do not."""
     if settings.stt_provider == "openai":
         from pipelines.providers.openai_stt import OpenAISpeechToText
 

@@ -64,14 +64,16 @@ class WhisperSpeechToText(SpeechToText):
         compute_type: str = "int8",
         beam_size: int = 1,
         language: str | None = "en",
-        short_window_s: float = 0.0,
+        short_window_s: float | tuple[float, ...] = 0.0,
     ) -> None:
         """Beam 1 is the default because it is about twice as fast as beam 5 on tiny.en and the accuracy
         on clean speech is the same (see FACTS.md)."""
         self.model_dir = model_dir or whisper_model_dir()
         self.beam_size = beam_size
         self.language = language
-        self.short_window_s = short_window_s  # 0 turns the short-window path off
+        # the short windows, smallest first: a clip takes the first one it fits in; none (or 0): off
+        windows = short_window_s if isinstance(short_window_s, tuple) else (short_window_s,)
+        self.short_windows_s = tuple(sorted(w for w in windows if w > 0))
         self._model = WhisperModel(
             str(self.model_dir),
             device="cpu",
@@ -101,21 +103,26 @@ class WhisperSpeechToText(SpeechToText):
         text = " ".join(part.text for part in parts if part.text)
         return Transcript(text=text.strip(), language=info.language, duration_s=info.duration, segments=parts)
 
+    def short_window_for(self, n_samples: int) -> float | None:
+        """The smallest short window (s) with at least 1 s of room after `n_samples` of 16 kHz audio."""
+        fe = self._model.feature_extractor
+        frames, room = n_samples // fe.hop_length, fe.sampling_rate // fe.hop_length
+        for window_s in self.short_windows_s:
+            if frames <= int(window_s * fe.sampling_rate / fe.hop_length) - room:
+                return window_s
+        return None
+
     def _transcribe_short(
         self, samples: np.ndarray, *, language: str | None, prompt: str | None
     ) -> Transcript | None:
-        """A clip with at least 1 s of room in the short window, transcribed there; None when it does not
-        fit or the decode looks like a loop (the caller then takes the 30 s path)."""
+        """A clip with at least 1 s of room in the smallest short window it fits in, transcribed there;
+        None when it fits in none or the decode looks like a loop (the caller then takes the 30 s path)."""
         fe = self._model.feature_extractor
-        window = int(self.short_window_s * fe.sampling_rate / fe.hop_length)
-        frames = len(samples) // fe.hop_length  # decided before any features are computed
+        window_s = self.short_window_for(len(samples))  # decided before any features are computed
         multilingual = self._model.model.is_multilingual
-        if (
-            window <= 0
-            or frames > window - fe.sampling_rate // fe.hop_length
-            or (multilingual and not language)
-        ):
+        if window_s is None or (multilingual and not language):
             return None  # off, too long, or a language to detect: the 30 s path does all three
+        window = int(window_s * fe.sampling_rate / fe.hop_length)
         features = fe(samples)[:, :-1]  # the last frame is padding, as faster-whisper drops it too
         features = np.pad(features, ((0, 0), (0, window - features.shape[-1])))
         tokenizer = Tokenizer(

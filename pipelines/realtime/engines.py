@@ -181,6 +181,15 @@ def _more_contexts(chat: ChatModel, settings: Settings, n: int) -> list[ChatMode
 LLM_CONTEXTS = 4
 
 
+def realtime_stt_windows(settings: Settings) -> tuple[float, ...]:
+    """Whisper's short windows for live turns, smallest first; none when the short path is off (its
+    largest window is 0), as `VOICECHAIN_REALTIME_STT_WINDOW_S=0` always meant."""
+    if settings.realtime_stt_window_s <= 0:
+        return ()
+    small = settings.realtime_stt_small_window_s
+    return tuple(sorted({settings.realtime_stt_window_s, *([small] if small > 0 else [])}))
+
+
 def load_engines(settings: Settings, llm_contexts: int = LLM_CONTEXTS) -> Engines:
     """The configured providers (local models by default), loaded and warmed once per process."""
     from pipelines.providers.factory import build_chat_model, build_stt, build_tts
@@ -190,7 +199,7 @@ def load_engines(settings: Settings, llm_contexts: int = LLM_CONTEXTS) -> Engine
     settings = settings.model_copy(update={"llm_threads": settings.realtime_llm_threads})
     chat = build_chat_model(settings)
     engines = Engines(
-        stt=build_stt(settings, short_window_s=settings.realtime_stt_window_s),
+        stt=build_stt(settings, short_window_s=realtime_stt_windows(settings)),
         chat=chat,
         extra_chats=_more_contexts(chat, settings, llm_contexts - 1),
         tts=build_tts(settings),

@@ -72,3 +72,19 @@ def test_long_clips_take_the_ordinary_path(question_16k: np.ndarray) -> None:
     assert len(long_clip) > 16_000 * 9
     assert stt._transcribe_short(long_clip, language="en", prompt=None) is None
     assert "weather" in _words(stt.transcribe(long_clip).text)
+
+
+def test_a_clip_takes_the_smallest_window_it_fits_in(question_16k: np.ndarray) -> None:
+    """Live sessions use two windows: most questions fit in 10 s (0.44x the 30 s time), longer turns
+    in 20 s, and longer still take the ordinary path; 1 s of room is kept after the audio."""
+    from pipelines.realtime.engines import realtime_stt_windows
+    from pipelines.settings import Settings
+
+    assert realtime_stt_windows(Settings()) == (10.0, 20.0)
+    assert realtime_stt_windows(Settings(realtime_stt_small_window_s=0)) == (20.0,)
+    assert realtime_stt_windows(Settings(realtime_stt_window_s=0)) == ()
+    stt = WhisperSpeechToText(short_window_s=(20.0, 10.0))
+    assert stt.short_window_for(16_000 * 4) == 10.0
+    assert stt.short_window_for(16_000 * 9) == 10.0 and stt.short_window_for(16_000 * 9 + 400) == 20.0
+    assert stt.short_window_for(16_000 * 19 + 400) is None
+    assert "weather" in _words(stt.transcribe(question_16k).text)
