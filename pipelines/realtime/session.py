@@ -80,6 +80,7 @@ class RealtimeSession:
             send=self._send,
             persist=self._persist,
             wants_transcripts=lambda: self.config.transcription is not None,
+            prompt=self._transcription_prompt,
         )
         self.items = ItemEvents(
             self.conversation,
@@ -121,6 +122,12 @@ class RealtimeSession:
         self._speech_item_id: str | None = None
         self._idle_timer: asyncio.Task[None] | None = None
         self.conversation_id: str | None = None
+
+    def _transcription_prompt(self) -> str | None:
+        """The current agent's vocabulary for Whisper (`AgentTools.transcription_prompt`); None without
+        an agent, or for a runner that has none."""
+        prompt = getattr(self.tools, "transcription_prompt", None)
+        return prompt if isinstance(prompt, str) else None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
