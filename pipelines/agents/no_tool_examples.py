@@ -27,9 +27,6 @@ NO_TOOL_EXAMPLES = (
     "Do you support dark mode?",
     "What's your name?",
     "Set a timer for ten minutes.",
-    # assistant requests that name a day or a time but ask no forecast (a reminder read "to call" as a city)
-    "Remind me to buy milk this evening.",
-    "Wake me up at seven tomorrow.",
     "Play some music.",
     "What's a good recipe for dinner?",
     "How do I reset my password?",
