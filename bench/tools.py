@@ -50,6 +50,13 @@ def _assistant_tools(registry: AgentRegistry) -> list[str]:
     return [t.name for t in assistant.tools] + [f"transfer_to_{h.name.lower()}" for h in assistant.handoffs]
 
 
+def whisper_prompt(agents_spec: str) -> str | None:
+    """What the stt stage and realtime sessions prompt Whisper with for a turn to the Assistant."""
+    from pipelines.agents.vocabulary import transcription_prompt
+
+    return transcription_prompt(load_agents(agents_spec, default="Assistant").get("Assistant"))
+
+
 def predict_routes(
     rows: list[dict[str, Any]],
     agents_spec: str,
@@ -304,8 +311,9 @@ def main() -> None:
     if args.spoken:
         from bench.tools_speech import spoken_rows
 
+        prompt = whisper_prompt(args.agents)
         for split, cache in (("calibration", SPOKEN_CALIBRATION), ("test", SPOKEN)):
-            spoken = spoken_rows(load(INDEPENDENT, split), cache, refresh=args.resynthesize)
+            spoken = spoken_rows(load(INDEPENDENT, split), cache, prompt=prompt, refresh=args.resynthesize)
             for voice in sorted({r["voice"] for r in spoken}):
                 sets.append(
                     (

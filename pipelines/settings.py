@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     stt_compute_type: str = "int8"
     stt_beam_size: int = 1
     stt_language: str | None = "en"
+    stt_agent_prompt: bool = Field(
+        True,
+        description="Prompt Whisper with the words of the turn's agent's tools (their descriptions and "
+        "handoff targets, pipelines/agents/vocabulary.py), on the chained stt stage and in realtime "
+        "sessions with an agent: spoken tool requests are heard right more often (bench/tools.py).",
+    )
     realtime_stt_window_s: float = Field(
         20.0,
         ge=0,

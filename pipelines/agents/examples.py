@@ -251,7 +251,8 @@ routes = {
             "Is my order still being processed?",
         ),
         patterns=(r"\border (number|no\.?|#)\s*\w",),
-        exclude=(r"\bin order to\b", r"\bout of order\b", r"\bpecking order\b", r"\border of\b"),
+        # "order of the planets" is no purchase, but "order of 1176" is Whisper's "order 1176"
+        exclude=(r"\bin order to\b", r"\bout of order\b", r"\bpecking order\b", r"\border of\b(?!\s*\d)"),
         arguments=lambda text: {"order_id": n} if (n := read_order_number(text)) else None,
         missing="Could you tell me your order number?",
         followup=lambda text: {"order_id": n} if (n := first_number(text)) else None,

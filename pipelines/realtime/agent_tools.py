@@ -33,6 +33,7 @@ from agents.tool_context import ToolContext
 
 from pipelines.agents.registry import AgentRegistry
 from pipelines.agents.routing import RouteDecision, answer_to_question, route
+from pipelines.agents.vocabulary import transcription_prompt
 from pipelines.providers.base import ChatMessage, ToolCall
 from pipelines.realtime.guardrails import AgentGuardrails
 from pipelines.realtime.tools import Plan
@@ -57,9 +58,10 @@ def _function_tools(agent: Agent[Any]) -> dict[str, FunctionTool]:
 class AgentTools:
     """One session's agent: its tools and handoffs as server-side tools, and the routing decision."""
 
-    def __init__(self, registry: AgentRegistry, agent: str | None = None) -> None:
+    def __init__(self, registry: AgentRegistry, agent: str | None = None, *, stt_prompt: bool = True) -> None:
         self.registry = registry
         self.agent: Agent[Any] = registry.get(agent)
+        self._stt_prompt = stt_prompt
         self._issued: dict[str, bool] = {}  # call_id of each call this runner planned -> is a handoff
         self.guardrails = AgentGuardrails(lambda: self.agent)
         registry.router.warm()  # once per process: the router is shared by every session
@@ -67,6 +69,12 @@ class AgentTools:
     @property
     def agent_name(self) -> str:
         return self.agent.name
+
+    @property
+    def transcription_prompt(self) -> str | None:
+        """Whisper's prompt for this session's next turn: the current agent's tool vocabulary, the same
+        as the chained stt stage gives it (`pipelines.agents.vocabulary`); None when switched off."""
+        return transcription_prompt(self.agent) if self._stt_prompt else None
 
     @property
     def instructions(self) -> str:

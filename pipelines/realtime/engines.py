@@ -130,9 +130,10 @@ class Engines:
         with self._slots_lock:
             slot.sessions = max(0, slot.sessions - 1)
 
-    def transcribe(self, audio: np.ndarray) -> str:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> str:
+        """`prompt`: Whisper's initial prompt (the session's agent vocabulary), None for none."""
         with self.compute.urgent():  # the user's words are on the way to every first audio
-            return self.stt.transcribe(audio, language=self.stt_language).text.strip()
+            return self.stt.transcribe(audio, language=self.stt_language, prompt=prompt).text.strip()
 
     def complete(
         self, messages: Sequence[ChatMessage], options: GenerationOptions, slot: LlmSlot | None = None

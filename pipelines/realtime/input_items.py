@@ -44,9 +44,13 @@ class InputItems:
         send: Emit,
         persist: Callable[[Record], None],
         wants_transcripts: Callable[[], bool],
+        prompt: Callable[[], str | None] = lambda: None,
     ) -> None:
+        """`prompt()`: Whisper's initial prompt for the next transcription, read at each call (a handoff
+        changes the session's agent, and with it the vocabulary)."""
         self.engines, self.conversation = engines, conversation
         self._send, self._persist, self._wants_transcripts = send, persist, wants_transcripts
+        self._prompt = prompt
         self.pending: set[asyncio.Task[None]] = set()
 
     async def commit(self, audio: np.ndarray, item_id: str, spec: Speculation | None = None) -> None:
@@ -79,7 +83,7 @@ class InputItems:
         if len(audio) < MIN_STT_SAMPLES:
             return ""
         padded = np.concatenate([audio, np.zeros(STT_TAIL_SAMPLES, dtype=audio.dtype)])
-        return await asyncio.to_thread(self.engines.transcribe, padded)
+        return await asyncio.to_thread(self.engines.transcribe, padded, self._prompt())
 
     async def wait(self, timeout_s: float) -> None:
         """Let the transcriptions still running finish (a closing session's last words)."""

@@ -81,6 +81,7 @@ class RealtimeSession:
             send=self._send,
             persist=self._persist,
             wants_transcripts=lambda: self.config.transcription is not None,
+            prompt=self._transcription_prompt,
         )
         self.items = ItemEvents(
             self.conversation,
@@ -122,6 +123,12 @@ class RealtimeSession:
         self._speech_item_id: str | None = None
         self.idle = IdleTimer(self._on_idle)
         self.conversation_id: str | None = None
+
+    def _transcription_prompt(self) -> str | None:
+        """The current agent's vocabulary for Whisper (`AgentTools.transcription_prompt`); None without
+        an agent, or for a runner that has none."""
+        prompt = getattr(self.tools, "transcription_prompt", None)
+        return prompt if isinstance(prompt, str) else None
 
     # --- lifecycle -------------------------------------------------------------------------------
 

@@ -119,7 +119,8 @@ def build_app(
         session_limiter=SessionLimiter(redis) if redis is not None else None,
         limits=limits,
         sink_factory=sink_factory,
-        tools=lambda: AgentTools(agents),  # each session starts with the default agent
+        # each session starts with the default agent
+        tools=lambda: AgentTools(agents, stt_prompt=settings.stt_agent_prompt),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         webrtc=webrtc_options(settings, redis, me),

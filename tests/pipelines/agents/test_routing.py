@@ -50,6 +50,13 @@ ASSISTANT = ["get_weather", "get_order_status", "transfer_to_support"]
             {"order_id": "427"},
         ),
         ("I'd like to speak to somebody real.", "transfer_to_support", {}),
+        # Whisper's "order of" before the number; "order of" before a noun stays no purchase
+        (
+            "Hi, I am calling about my order of 5512, has it shipped?",
+            "get_order_status",
+            {"order_id": "5512"},
+        ),
+        ("what is the order of the colours in a rainbow", None, None),
         ("What is the capital of Italy?", None, None),
         ("Write me a short poem about the ocean.", None, None),
         ("How many moons does Jupiter have?", None, None),
@@ -70,10 +77,11 @@ def test_independent_test_split_per_tool(registry, capsys) -> None:
     assert min(s["arguments"] for s in table.values()) >= 0.95, table
 
 
-@pytest.mark.parametrize(("voice", "goal"), [("piper", 0.85), ("espeak-ng", 0.70)])
+@pytest.mark.parametrize(("voice", "goal"), [("piper", 0.85), ("espeak-ng", 0.80)])
 def test_transcripts_of_the_test_split(registry, capsys, voice: str, goal: float) -> None:
-    """Whisper's transcripts of the test split, from the bench's cache (no speech is synthesised here):
-    regression guards below the measured piper 0.88 and espeak-ng 0.75 (the goal is 0.90)."""
+    """Whisper's transcripts of the test split (prompted with the Assistant's vocabulary), from the
+    bench's cache (no speech is synthesised here): regression guards below the measured piper 0.88 and
+    espeak-ng 0.83 (the goal is 0.90; unprompted espeak-ng was 0.75)."""
     rows = [r for r in load(SPOKEN) if r["voice"] == voice]
     assert {r["written"] for r in rows} == {r["text"] for r in load(INDEPENDENT, "test")}
     table = report(rows, predict_routes(rows, SPEC, router=registry.router), show_misses=False)
