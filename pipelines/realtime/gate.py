@@ -10,7 +10,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
+from pipelines.realtime.protocol import Emit
+
 #: A state change to apply in order with the events; it may return an event to send right after.
 Action = Callable[[], "dict[str, Any] | None"]
 #: Work to finish before the events after it go out (storing a reply before its `response.done`).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,11 +20,10 @@ import numpy as np
 from pipelines.realtime.conversation import Conversation
 from pipelines.realtime.engines import Engines
 from pipelines.realtime.persistence import Record
-from pipelines.realtime.protocol import event
+from pipelines.realtime.protocol import Emit, event
 from pipelines.realtime.speculation import Speculation
 
 log = logging.getLogger(__name__)
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 MIN_STT_SAMPLES = 1600  # 100 ms at 16 kHz: shorter audio holds no words worth a Whisper call
 STT_TAIL_SAMPLES = 4_000  # 250 ms of silence after the words for Whisper (see `InputItems.stt`)

@@ -17,9 +17,8 @@ from pydantic import BaseModel
 from pipelines.realtime.audio import AudioFormat, InputDecoder, decode_b64
 from pipelines.realtime.conversation import Conversation
 from pipelines.realtime.persistence import Record, record_of
-from pipelines.realtime.protocol import ProtocolError, event, new_id
+from pipelines.realtime.protocol import Emit, ProtocolError, event, new_id
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
 CREATABLE = ("message", "function_call", "function_call_output")
 
 

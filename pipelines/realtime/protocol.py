@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, get_args
 
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import BaseModel, ValidationError
+
+#: How a session's parts send a server event to the client (a JSON-ready dict in, awaited).
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def new_id(prefix: str) -> str:

@@ -4,15 +4,15 @@ The handler of client events never waits on a model: transcription and responses
 keep flowing into the VAD while the models work, and a barge-in is noticed within one frame.
 
 The session routes events and holds the state its parts share; each part is driven alone in its tests:
-turn taking (`turn_taking`), speculation, user audio items and their transcripts (`input_items`), the
-client's item edits (`item_events`), replies built (`reply_builder`) and run one at a time (`responses`),
-and the server-tool loop (`server_tools`).
+turn taking (`turn_taking`), speculation, user audio items and their transcripts (`input_items`), item
+edits (`item_events`), replies built (`reply_builder`) and run one at a time (`responses`), the
+server-tool loop (`server_tools`) and the idle timeout (`idle`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,17 +28,15 @@ from pipelines.realtime.input_buffer import AudioBuffer
 from pipelines.realtime.input_items import InputItems
 from pipelines.realtime.item_events import ItemEvents
 from pipelines.realtime.persistence import ConversationSink, MemorySink, Record, RecordWriter, outcome_records
-from pipelines.realtime.protocol import ProtocolError, error_event, event, new_id, parse_client_event
+from pipelines.realtime.protocol import Emit, ProtocolError, error_event, event, new_id, parse_client_event
 from pipelines.realtime.reply_builder import ReplyBuilder
 from pipelines.realtime.response import Outcome, Response
 from pipelines.realtime.responses import Responses
 from pipelines.realtime.server_tools import ServerTools
 from pipelines.realtime.speculation import Speculation, Speculator
-from pipelines.realtime.tools import AgentRunner, NoTools, ToolRunner
+from pipelines.realtime.tools import AgentRunner, NoTools, ToolRunner, transcription_prompt_of
 from pipelines.realtime.turn_taking import TurnTaking
 from pipelines.realtime.turns import Pausing, Resumed, SpeechStarted, SpeechStopped, TurnEvent
-
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than 100 ms of audio; so do we
 CLOSE_TRANSCRIBE_S = 5.0  # how long a closing session waits for its last utterance's transcript
@@ -81,7 +79,7 @@ class RealtimeSession:
             send=self._send,
             persist=self._persist,
             wants_transcripts=lambda: self.config.transcription is not None,
-            prompt=self._transcription_prompt,
+            prompt=lambda: transcription_prompt_of(self.tools),
         )
         self.items = ItemEvents(
             self.conversation,
@@ -123,12 +121,6 @@ class RealtimeSession:
         self._speech_item_id: str | None = None
         self.idle = IdleTimer(self._on_idle)
         self.conversation_id: str | None = None
-
-    def _transcription_prompt(self) -> str | None:
-        """The current agent's vocabulary for Whisper (`AgentTools.transcription_prompt`); None without
-        an agent, or for a runner that has none."""
-        prompt = getattr(self.tools, "transcription_prompt", None)
-        return prompt if isinstance(prompt, str) else None
 
     # --- lifecycle -------------------------------------------------------------------------------
 

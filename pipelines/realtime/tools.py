@@ -76,6 +76,13 @@ class NoTools:
         raise KeyError(name)
 
 
+def transcription_prompt_of(runner: ToolRunner) -> str | None:
+    """The current agent's vocabulary for Whisper (`AgentTools.transcription_prompt`); None without an
+    agent, or for a runner that has none. Read at each transcription, so it follows a handoff."""
+    prompt = getattr(runner, "transcription_prompt", None)
+    return prompt if isinstance(prompt, str) else None
+
+
 def server_tool_names(runner: ToolRunner) -> frozenset[str]:
     return frozenset(str(d["name"]) for d in runner.definitions())
 
