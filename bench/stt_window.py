@@ -101,29 +101,46 @@ def _clips(voice: str, takes: int, tail_ms: int) -> list[tuple[str, np.ndarray]]
     return clips
 
 
+def _assistant_prompt() -> str | None:
+    from pipelines.agents.registry import load_agents
+    from pipelines.agents.vocabulary import transcription_prompt
+    from pipelines.settings import get_settings
+
+    return transcription_prompt(load_agents(get_settings().agents, default="Assistant").get("Assistant"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--voice", choices=("piper", "espeak"), default="piper")
     parser.add_argument("--takes", type=int, default=3, help="per sentence (piper: random; espeak: voices)")
     parser.add_argument("--windows", default="10,20", help="short windows to compare with 30 s, in seconds")
     parser.add_argument("--tail-ms", type=int, default=0, help="silence after each clip (live sessions: 250)")
+    parser.add_argument(
+        "--agent-prompt", action="store_true",
+        help="also each window with the Assistant's Whisper prompt (its tool vocabulary), side by side",
+    )  # fmt: skip
     args = parser.parse_args()
     clips = _clips(args.voice, args.takes, args.tail_ms)
-    models = {f"{w} s window": WhisperSpeechToText(short_window_s=float(w)) for w in args.windows.split(",")}
-    models["30 s window"] = WhisperSpeechToText()
+    windows = [float(w) for w in args.windows.split(",")]
+    models = {f"{w:g} s window": (WhisperSpeechToText(short_window_s=w), None) for w in windows}
+    models["30 s window"] = (WhisperSpeechToText(), None)
+    if args.agent_prompt:
+        prompt = _assistant_prompt()
+        for name, (stt, _) in list(models.items()):
+            models[f"{name} + agent prompt"] = (stt, prompt)
     title = f"Whisper tiny.en on {len(clips)} {args.voice} clips ({len(SENTENCES)} sentences)"
     title += f", {args.tail_ms} ms silence after each"
     table = Table(title=title)
     for column in ("window", "WER %", "median ms", "p95 ms", "time ratio"):
         table.add_column(column, justify="right")
     results = {}
-    for name, stt in models.items():
+    for name, (stt, prompt) in models.items():
         stt.transcribe(clips[0][1])  # warm-up
         errors = total = 0
         times = []
         for text, audio in clips:
             started = time.perf_counter()
-            got = stt.transcribe(audio).text
+            got = stt.transcribe(audio, prompt=prompt).text
             times.append((time.perf_counter() - started) * 1000)
             errors += edit_distance(words(text), words(got))
             total += len(words(text))

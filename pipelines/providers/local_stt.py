@@ -15,6 +15,7 @@ token cap is done again the ordinary way.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,26 @@ NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
 #: Whisper writes about 3 tokens per second of English speech; far more than that is a loop.
 MAX_TOKENS_PER_SECOND = 12
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def collapse_repeats(text: str) -> str:
+    """One copy of a transcript that is the same sentence(s) said again and again.
+
+    Without timestamp tokens (the short-window path) and with an initial prompt, Whisper tiny.en often
+    decodes a short question two or three times over ("What is the capital of France? What is the
+    capital of France?"): too few repeats for the compression-ratio check to call it a loop, and nobody
+    asks the same question twice in one breath."""
+    sentences = _SENTENCE_END.split(text)
+    for size in range(1, len(sentences) // 2 + 1):
+        if len(sentences) % size:
+            continue
+        unit = sentences[:size]
+        if all(sentences[i : i + size] == unit for i in range(size, len(sentences), size)):
+            return " ".join(unit)
+    return text
 
 
 class WhisperSpeechToText(SpeechToText):
@@ -148,7 +169,7 @@ class WhisperSpeechToText(SpeechToText):
         tokens = result.sequences_ids[0]
         if len(prompt_tokens) + len(tokens) >= cap - 1:
             return None  # still talking at the cap: a loop
-        text = tokenizer.decode(tokens).strip()
+        text = collapse_repeats(tokenizer.decode(tokens).strip())
         # CTranslate2 scores are length-normalised; faster-whisper's average divides by length + 1
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:

@@ -88,3 +88,26 @@ def test_a_clip_takes_the_smallest_window_it_fits_in(question_16k: np.ndarray) -
     assert stt.short_window_for(16_000 * 9) == 10.0 and stt.short_window_for(16_000 * 9 + 400) == 20.0
     assert stt.short_window_for(16_000 * 19 + 400) is None
     assert "weather" in _words(stt.transcribe(question_16k).text)
+
+
+def test_a_transcript_said_over_and_over_is_kept_once() -> None:
+    from pipelines.providers.local_stt import collapse_repeats
+
+    question = "What is the capital of France?"
+    assert collapse_repeats(f"{question} {question}") == question
+    assert collapse_repeats(f"{question} {question} {question}") == question
+    assert collapse_repeats("Hi. Thanks. Hi. Thanks.") == "Hi. Thanks."
+    assert collapse_repeats("Hi. Hi. How are you?") == "Hi. Hi. How are you?"  # not a whole repeat
+    assert collapse_repeats("Tell me more.") == "Tell me more."
+
+
+def test_a_prompted_short_window_does_not_repeat_the_question(question_16k: np.ndarray) -> None:
+    """With the agent's vocabulary as its prompt and no timestamps, Whisper decoded short piper
+    questions two or three times over (WER 4.1 -> 11.4 % in bench/stt_window.py); not any more."""
+    stt = WhisperSpeechToText(short_window_s=10)
+    prompt = "Get the current weather for a given city. Transfer to Support."
+    plain, prompted = (
+        _words(stt.transcribe(question_16k).text),
+        _words(stt.transcribe(question_16k, prompt=prompt).text),
+    )
+    assert abs(len(prompted) - len(plain)) <= 1, (plain, prompted)
