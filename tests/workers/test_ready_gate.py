@@ -16,13 +16,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from pipelines.settings import Settings, get_settings
+from pipelines.settings import Settings
 from pipelines.storage.database import session_scope
 from pipelines.storage.models import StageRun, StageStatus
-from tests.services import Processes, RedisServer, free_port
-from tests.workers.test_sweeper_reserved import turn_at_policy, wait_for
+from tests.services import Processes
+from tests.workers.test_sweeper_reserved import own_redis, turn_at_policy, wait_for
 from workers.broker import queue_depths
-from workers.celery_app import broker_url, configure
+from workers.celery_app import broker_url
 from workers.dispatch import publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -30,15 +30,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 @pytest.fixture
 def settings(sqlite_url: str, tmp_path) -> Iterator[Settings]:
-    server = RedisServer(port=free_port(), data_dir=tmp_path / "redis")
-    server.start()
-    settings = Settings(data_dir=tmp_path / "data", database_url=sqlite_url, redis_url=server.url)
-    configure(settings)
-    try:
-        yield settings
-    finally:
-        configure(get_settings())
-        server.stop()
+    with own_redis(tmp_path, database_url=sqlite_url) as s:
+        yield s
 
 
 def _policy_done(url: str, turn_id: str) -> bool:
