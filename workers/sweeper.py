@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import redis
@@ -100,16 +101,12 @@ def _waiting_for_retry(settings: Settings, run: StageRun, now: datetime) -> bool
     return (now - run.finished_at).total_seconds() < settings.stall_after_s + STAGE_RETRY_BACKOFF_MAX_S
 
 
-def _alive(client: redis.Redis, turn_id: str, stage: str) -> bool | None:
+def _ask(
+    check: Callable[[redis.Redis, str, str], bool], client: redis.Redis, turn_id: str, stage: str
+) -> bool | None:
+    """A liveness question (`liveness.is_alive`, `liveness.is_held`); None when Redis cannot answer."""
     try:
-        return liveness.is_alive(client, turn_id, stage)
-    except redis.RedisError:
-        return None
-
-
-def _held(client: redis.Redis, turn_id: str, stage: str) -> bool | None:
-    try:
-        return liveness.is_held(client, turn_id, stage)
+        return check(client, turn_id, stage)
     except redis.RedisError:
         return None
 
@@ -153,10 +150,10 @@ def _find_lost(settings: Settings, client: redis.Redis) -> list[tuple[str, str]]
                 started_at=run.started_at,
                 last_published=turn.enqueued_at or turn.created_at,
                 queue_depth=(depths or {}).get(stage, 1),
-                alive=_alive(client, turn.id, stage),
+                alive=_ask(liveness.is_alive, client, turn.id, stage),
                 stalled=stalled,
                 now=now,
-                held=_held(client, turn.id, stage) if pending else None,
+                held=_ask(liveness.is_held, client, turn.id, stage) if pending else None,
                 quiet_s=quiet_s,
             )
             if lost:

@@ -8,7 +8,6 @@ message off the queue at once and sat on it until the pool was up. Meanwhile the
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from sqlalchemy import select
 from pipelines.settings import Settings
 from pipelines.storage.database import session_scope
 from pipelines.storage.models import StageRun, StageStatus
+from tests.conftest import settings_env
 from tests.services import Processes
 from tests.workers.test_sweeper_reserved import own_redis, turn_at_policy, wait_for
 from workers.broker import queue_depths
@@ -45,14 +45,10 @@ def test_a_worker_still_starting_its_pool_leaves_the_message_in_the_queue(
 ) -> None:
     url = settings.resolved_database_url
     release = tmp_path / "release-pool"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")} | {
-        "VOICECHAIN_DATA_DIR": str(settings.data_dir),
-        "VOICECHAIN_DATABASE_URL": url,
-        "VOICECHAIN_REDIS_URL": settings.redis_url or "",
+    env = settings_env(settings) | {
         "VOICECHAIN_WORKER_QUEUES": "policy",
         "VOICECHAIN_TEST_POOL_RELEASE": str(release),
         "VOICECHAIN_WORKER_STUCK_AFTER_S": "2",  # the watchdog looks every second
-        "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "celery", "-A", "tests.workers.slow_pool_app", "worker", "-Q", "policy",
                "-c", "1", "-n", "policy@gate", "--loglevel", "INFO", "--without-gossip", "--without-mingle",

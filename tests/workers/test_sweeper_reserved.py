@@ -25,6 +25,7 @@ from pipelines.settings import Settings, get_settings
 from pipelines.storage.database import session_scope
 from pipelines.storage.models import StageStatus
 from pipelines.storage.turns import get_turn
+from tests.conftest import settings_env
 from tests.pipelines.storage.test_turns import new_turn
 from tests.services import Processes, RedisServer, free_port, worker_command
 from workers import liveness
@@ -79,13 +80,9 @@ def test_a_message_held_by_a_worker_killed_before_starting_it_is_resent_in_secon
     url = settings.resolved_database_url
     turn_id = turn_at_policy(url)
     app.send_task(task_name("policy"), args=[turn_id], queue="policy", routing_key="policy", countdown=600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHAIN_")} | {
-        "VOICECHAIN_DATA_DIR": str(settings.data_dir),
-        "VOICECHAIN_DATABASE_URL": url,
-        "VOICECHAIN_REDIS_URL": settings.redis_url or "",
+    env = settings_env(settings) | {
         "VOICECHAIN_WORKER_QUEUES": "policy",
         "VOICECHAIN_WORKER_LIVENESS_TTL_S": str(TTL_S),
-        "PYTHONUNBUFFERED": "1",
     }
     processes = Processes(log_dir=tmp_path)
     worker = processes.start("worker-policy", worker_command("policy", "policy@held"), env)
