@@ -9,6 +9,7 @@ from celery import chain
 
 from pipelines.settings import STAGES
 from pipelines.storage.database import session_scope
+from pipelines.storage.models import utcnow
 from pipelines.storage.turns import get_turn, mark_enqueued
 from workers.celery_app import app, stage_priority, task_name
 
@@ -60,6 +61,7 @@ def revoke_turn(turn_id: str, *, timeout_s: float = 2.0) -> bool:
 
 def publish(database_url: str, turn_id: str, from_stage: str = STAGES[0], *, resend: bool = False) -> bool:
     """Send the chain and record when; returns False (and logs) if the broker is unreachable."""
+    sent_at = utcnow()  # before the send: a worker may start the stage before the line after it
     try:
         sent = stage_chain(turn_id, from_stage, resend=resend)
         sent.apply_async(retry=True, retry_policy={"max_retries": 2})
@@ -67,5 +69,5 @@ def publish(database_url: str, turn_id: str, from_stage: str = STAGES[0], *, res
         log.warning("could not publish %s from %s: %s", turn_id, from_stage, exc)
         return False
     with session_scope(database_url) as session:
-        mark_enqueued(session, get_turn(session, turn_id))
+        mark_enqueued(session, get_turn(session, turn_id), sent_at)
     return True

@@ -147,8 +147,11 @@ def history(session: Session, turn: Turn, *, limit: int = 20) -> list[HistoryEnt
     return [HistoryEntry(user=t.transcript or "", assistant=t.spoken_text or "") for t in reversed(rows)]
 
 
-def mark_enqueued(session: Session, turn: Turn) -> None:
-    turn.enqueued_at = utcnow()
+def mark_enqueued(session: Session, turn: Turn, at: datetime) -> None:
+    """Record `at`, taken before the message was sent: a worker can start the stage before the
+    publisher gets here, and the sweeper reads a stage started before `enqueued_at` as the run of an
+    older message, left to the slow stall rule."""
+    turn.enqueued_at = at
 
 
 def stalled_turns(session: Session, *, older_than: timedelta, limit: int = 100) -> list[Turn]:
