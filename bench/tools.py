@@ -11,8 +11,9 @@ Sets: (a) bench/tool_routing.jsonl, written together with the old keyword routes
 (b) bench/data/tools_independent.jsonl from `bench/tools_data.py` (templates x entities x fillers not
 used for the routes' examples), split into `calibration` and `test` by template AND by entity (each split
 draws cities, order numbers, animals, countries and languages from its own list; checked at every run);
-(c) the test split spoken. Thresholds are calibrated on (b)/calibration only; (b)/test and (c) are
-reported, never tuned on.
+(c) the test split spoken; (d) bench/data/tools_lookalikes.jsonl, hand-written look-alikes (a city in a
+travel question, a number in a maths question, "call" in a reminder) and tool requests in new words.
+Thresholds are calibrated on (b)/calibration only; (b)/test, (c) and (d) are reported, never tuned on.
 
 Each row: {"text", "tool" (a tool, a handoff such as transfer_to_support, or null), "arguments" (the
 expected arguments, or null where the request needs the tool but lacks them: the agent asks for them)}.
@@ -34,6 +35,9 @@ from pipelines.agents.routing import Route, Router, route
 DATA = Path(__file__).with_name("tool_routing.jsonl")
 INDEPENDENT = Path(__file__).parent / "data" / "tools_independent.jsonl"
 SPOKEN = Path(__file__).parent / "data" / "tools_spoken.jsonl"
+#: Requests that name a place, a number or a person without needing a tool, and tool requests in
+#: phrasings of neither split: the false positives a template set does not probe.
+LOOKALIKES = Path(__file__).parent / "data" / "tools_lookalikes.jsonl"
 #: The calibration split spoken the same way: thresholds see transcripts without seeing the test split's.
 SPOKEN_CALIBRATION = Path(__file__).parent / "data" / "tools_spoken_calibration.jsonl"
 NONE = "(no tool)"
@@ -307,6 +311,7 @@ def main() -> None:
         ("(a) in-sample: bench/tool_routing.jsonl", load(DATA)),
         ("(b) independent text, calibration split", load(INDEPENDENT, "calibration")),
         ("(b) independent text, test split", load(INDEPENDENT, "test")),
+        ("(d) look-alikes, written by hand after the routes (never trained or tuned on)", load(LOOKALIKES)),
     ]
     if args.spoken:
         from bench.tools_speech import spoken_rows

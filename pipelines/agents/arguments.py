@@ -32,7 +32,8 @@ _NOT_PLACE_WORDS = (
         thursday friday saturday sunday celsius fahrenheit day days hours minutes moment time over around
         near to of looking look with by from get whole rest again also um uh oh well yes sure thanks thank
         showers shower storm storms humidity humid sunshine sky skies clouds cloudy wind chance climate
-        outlook conditions chilly freezing
+        outlook conditions chilly freezing winter summer spring autumn fall season january february
+        march april may june july august september october november december
         """
     )
     | frozenset(UNITS)
@@ -81,13 +82,31 @@ def _name_from(tokens: list[str], i: int) -> str | None:
     return _clean_name(words)
 
 
+#: Prepositions that also open other phrases far more often than a place ("remind me to call", "I want
+#: to travel"): a lower-case word after them is a place only after a word of going somewhere ("flying to
+#: sofia"); a capitalised one always is, as Whisper writes places.
+_NAME_ONLY_AFTER = frozenset({"to"})
+_GOING = _wordset(
+    """
+    fly flying flew flight flights travel travelling traveling trip trips go going headed heading head
+    drive driving drove move moving moved visit visiting get getting way back return returning off
+    """
+)
+
+
 def place_after_preposition(text: str) -> str | None:
     """A place after in/for/at/... ("weather in new york today?" -> "New York"), in any letter case:
-    transcripts write "madrid" as often as "Madrid"."""
+    transcripts write "madrid" as often as "Madrid". After "to", a lower-case word is nearly always a
+    verb ("remind me to call"), so it counts only after a word of going ("flying to sofia")."""
     tokens = _WORD.findall(text)
     found = []
     for i, token in enumerate(tokens):
-        if token.casefold() in _PREPOSITIONS:
+        folded = token.casefold()
+        if folded in _PREPOSITIONS:
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            going = i > 0 and tokens[i - 1].casefold() in _GOING
+            if folded in _NAME_ONLY_AFTER and not (following[:1].isupper() or going):
+                continue
             name = _name_from(tokens, i + 1)
             if name:
                 found.append((_PREPOSITIONS.index(token.casefold()), i, name))

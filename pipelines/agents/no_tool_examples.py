@@ -49,4 +49,18 @@ NO_TOOL_EXAMPLES = (
     "Can you hear me?",
     "Could you repeat that?",
     "What did you just say?",
+    # Questions that name a place but are not about its weather: without them, naming a city was
+    # enough to look like a weather request ("How do I get to Boston?" went to get_weather).
+    "How far is it from Rome to Naples?",
+    "What language do they speak in Brazil?",
+    "I'm planning a trip to Japan, where should I go?",
+    "What's the best way to get to the airport?",
+    "How many people live in Chicago?",
+    "What time is it in Sydney right now?",
+    "Tell me some history about Vienna.",
+    "What food is Bangkok famous for?",
+    "Book me a table at an Italian place downtown.",
+    # Requests to call or contact somebody that are not a request for a person here.
+    "Remind me to call the dentist on Monday.",
+    "Send a text to my brother.",
 )

@@ -60,6 +60,10 @@ ASSISTANT = ["get_weather", "get_order_status", "transfer_to_support"]
         ("What is the capital of Italy?", None, None),
         ("Write me a short poem about the ocean.", None, None),
         ("How many moons does Jupiter have?", None, None),
+        # a place, a reminder or a call without a weather request or a wish to be put through
+        ("Remind me to call my mother tomorrow.", None, None),
+        ("How do I get to Boston from here?", None, None),
+        ("What do people do in winter?", None, None),
     ],
 )
 def test_held_out_phrasings(registry, text: str, tool: str | None, arguments: dict | None) -> None:
@@ -101,6 +105,12 @@ def test_argument_readers() -> None:
     assert place_after_preposition("weather in the morning") is None
     assert place_after_preposition("is it raining in SAN FRANCISCO right now") == "SAN FRANCISCO"
     assert place_after_preposition("forecast for st. louis this weekend.") == "St. Louis"
+    # after "to" a lower-case word is a verb, not a place; seasons and months are times, not places
+    assert place_after_preposition("remind me to call my mother") is None
+    assert place_after_preposition("I want to travel") is None
+    assert place_after_preposition("flying to Lisbon on Friday") == "Lisbon"
+    assert place_after_preposition("what do people do in winter") is None
+    assert place_after_preposition("is it cold in march") is None
     assert place_in_answer("paris, please.") == "Paris"
     read = number_after("order")
     assert read("order number 10 42, where is it") == "1042"
