@@ -98,6 +98,10 @@ async def run(args: argparse.Namespace) -> None:
         kind = data["type"]
         if kind in ("input_audio_buffer.speech_stopped", "response.created", "response.done"):
             clock.mark(kind)
+        if kind == "conversation.item.input_audio_transcription.completed":
+            clock.mark(f"heard {data.get('transcript', '')!r}")
+        if kind == "response.output_audio_transcript.done":
+            clock.mark(f"said {data.get('transcript', '')[:100]!r}")
         if kind == "response.output_audio.delta" and not first_audio.is_set():
             clock.mark("FIRST AUDIO DELTA")
             first_audio.set()
@@ -110,7 +114,10 @@ async def run(args: argparse.Namespace) -> None:
     mode = MODES[args.mode]
     update = {
         "type": "session.update",
-        "session": {"type": "realtime", "audio": {"input": {"turn_detection": mode}}},
+        "session": {  # transcription on: the timeline shows what was heard (the STT runs either way)
+            "type": "realtime",
+            "audio": {"input": {"turn_detection": mode, "transcription": {"model": "whisper-1"}}},
+        },
     }
     await session.handle(json.dumps(update))
     pcm_turns = speak(QUESTIONS[: args.turns], args.voice)
