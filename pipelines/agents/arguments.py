@@ -109,7 +109,7 @@ def place_after_preposition(text: str) -> str | None:
                 continue
             name = _name_from(tokens, i + 1)
             if name:
-                found.append((_PREPOSITIONS.index(token.casefold()), i, name))
+                found.append((_PREPOSITIONS.index(folded), i, name))
     return min(found)[2] if found else None
 
 

@@ -27,12 +27,11 @@ from pipelines.storage.models import StageStatus, utcnow
 from pipelines.storage.turns import get_turn
 from tests.pipelines.storage.test_turns import new_turn
 from tests.workers.test_sweeper_reserved import own_redis
+from workers.celery_app import redis_lists
 from workers.dispatch import publish
 from workers.sweeper import LIVENESS_GRACE_S, sweep_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-#: kombu's Redis transport keeps priority 0 in the queue's own list and the others beside it.
-PRIORITY_SEP = "\x06\x16"
 
 
 @pytest.fixture
@@ -44,7 +43,7 @@ def settings(sqlite_url: str, tmp_path: Path) -> Iterator[Settings]:
 def take_when_published(settings: Settings, queue: str) -> tuple[threading.Thread, list[datetime]]:
     """A thread that pops the next message of `queue` and notes the time it arrived."""
     client = redis.Redis.from_url(settings.redis_url or "")
-    keys = [queue, *(f"{queue}{PRIORITY_SEP}{p}" for p in range(1, 10))]
+    keys = redis_lists(queue)  # one list per priority step
     arrived: list[datetime] = []
 
     def take() -> None:
